@@ -1,0 +1,26 @@
+"""Test helpers for code built on torsion.
+
+* Assertions on Deferreds without running a reactor:
+  :func:`success_result_of`, :func:`failure_result_of`, :func:`assert_no_result`.
+* A pytest plugin (loaded automatically once torsion is installed): a test may
+  be ``async def`` or return a Deferred and is run to completion; the
+  ``clock`` fixture gives a deterministic :class:`torsion.task.Clock`; a
+  Deferred failure left unhandled during a test fails that test unless the
+  test takes it with the ``logged_failures`` fixture.
+
+Example::
+
+    from torsion.defer import succeed
+    from torsion.testing import success_result_of
+
+    def test_double() -> None:
+        assert success_result_of(succeed(2).addCallback(lambda n: n * 2)) == 4
+"""
+
+from torsion.testing._results import (
+    assert_no_result,
+    failure_result_of,
+    success_result_of,
+)
+
+__all__ = ["assert_no_result", "failure_result_of", "success_result_of"]
