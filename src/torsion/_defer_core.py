@@ -160,6 +160,8 @@ class Deferred(Generic[_T]):
 
     _canceller: Callable[[Deferred[Any]], None] | None = None
     _suppressAlreadyCalled = False
+    #: The current result; absent until the Deferred has fired.
+    result: Any
 
     #: When true, Deferreds record where they were created and fired.
     debug = False
@@ -327,7 +329,18 @@ class Deferred(Generic[_T]):
         """
         if isinstance(result, Deferred):
             raise AssertionError("a Deferred cannot be fired with another Deferred")
-        self._startRunCallbacks(result)
+        if self.called or Deferred.debug:
+            self._startRunCallbacks(result)  # errors and debugging: the slow path
+            return
+        # The common case, inlined: this is the hottest entry point.
+        self.called = True
+        self.result = result
+        if self._canceller is not None:
+            self._canceller = None
+        if self.callbacks or isinstance(result, Failure):
+            self._runCallbacks()
+        else:
+            self._chainedTo = None
 
     def errback(self, fail: Failure | BaseException | None = None) -> None:
         """Fire the chain with a failure.
@@ -397,23 +410,16 @@ class Deferred(Generic[_T]):
             self._canceller = None
         self._runCallbacks()
 
-    def _continuation(
-        self,
-    ) -> tuple[
-        tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
-        tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
-    ]:
-        item = (_continue_marker, (self,), _EMPTY_KW)
-        return (item, item)
-
     def _runCallbacks(self) -> None:
         if self._runningCallbacks:
             # A callback of ours re-entered (added a callback, unpaused us);
             # the loop already running will pick the new work up.
             return
-        chain: list[Deferred[Any]] = [self]
-        while chain:
-            current = chain[-1]
+        current: Deferred[Any] = self
+        # Deferreds that handed their result to a waiting one (``current``)
+        # and still have callbacks of their own to run afterwards.
+        waiting: list[Deferred[Any]] | None = None
+        while True:
             if current.paused:
                 return
             finished = True
@@ -439,7 +445,6 @@ class Deferred(Generic[_T]):
                         if current._debugInfo is not None:
                             current._debugInfo.failResult = None
                         chainee.paused -= 1
-                        chain.append(chainee)
                         finished = False
                         break
                     try:
@@ -481,11 +486,23 @@ class Deferred(Generic[_T]):
                             inner._debugInfo.failResult = None
                 else:
                     done = -1
-                if done < 0:
+                if done < 0 or done == len(callbacks):
                     callbacks.clear()
+                    more = False
                 else:
                     del callbacks[:done]
+                    more = True
                 current._runningCallbacks = False
+                if not finished:
+                    # Run the waiting Deferred now; come back to ours after,
+                    # if it has callbacks left.
+                    if more:
+                        if waiting is None:
+                            waiting = [current]
+                        else:
+                            waiting.append(current)
+                    current = chainee
+                    continue
             if finished:
                 result = current.result
                 if isinstance(result, Failure):
@@ -497,7 +514,9 @@ class Deferred(Generic[_T]):
                     current._debugInfo.failResult = result
                 elif current._debugInfo is not None:
                     current._debugInfo.failResult = None
-                chain.pop()
+                if not waiting:
+                    return
+                current = waiting.pop()
 
     # -- awaiting and adapting -------------------------------------------------
     def __await__(self) -> Generator[Any, Any, _T]:
@@ -509,7 +528,7 @@ class Deferred(Generic[_T]):
             if self._debugInfo is not None:
                 self._debugInfo.failResult = None
             result.raiseException()
-        return result  # type: ignore[return-value]
+        return result  # type: ignore[no-any-return]
 
     __iter__ = __await__
 
@@ -750,7 +769,15 @@ def getDebugging() -> bool:
 class _InlineState:
     """Where one running generator or coroutine stands."""
 
-    __slots__ = ("context", "deferred", "gen", "sync_result", "waitingOn", "waiting_sync")
+    __slots__ = (
+        "context",
+        "deferred",
+        "gen",
+        "resume",
+        "sync_result",
+        "waitingOn",
+        "waiting_sync",
+    )
 
     def __init__(self, gen: Any, context: Context) -> None:
         self.gen = gen
@@ -759,6 +786,9 @@ class _InlineState:
         self.waitingOn: Deferred[Any] | None = None
         self.waiting_sync = False
         self.sync_result: object = None
+        # The callback item added to each awaited Deferred, built once.
+        item = (_inline_callbacks, (self,), _EMPTY_KW)
+        self.resume: Any = (item, item)
 
     def _cancel(self, outer: Deferred[Any]) -> None:
         awaited = self.waitingOn
@@ -774,31 +804,33 @@ class _InlineState:
         awaited.cancel()
 
 
-def _got_result(result: object, state: _InlineState) -> None:
+def _inline_callbacks(result: object, state: _InlineState) -> None:
+    """Step the generator until it waits; also the callback on awaited Deferreds."""
     if state.waiting_sync:
+        # Fired synchronously while the loop below queued us: hand it back.
         state.waiting_sync = False
         state.sync_result = result
-    else:
-        state.waitingOn = None
-        _inline_callbacks(result, state)
-
-
-def _inline_callbacks(result: object, state: _InlineState) -> None:
+        return
+    state.waitingOn = None
     gen = state.gen
     run = state.context.run
+    send = gen.send
     while True:
         try:
             if isinstance(result, Failure):
                 result = run(result.throwExceptionIntoGenerator, gen)
             else:
-                result = run(gen.send, result)
+                result = run(send, result)
         except StopIteration as stop:
+            state.resume = None  # break the state's self-reference: freed at once
             state.deferred.callback(stop.value)
             return
         except _DefGen_Return as ret:
+            state.resume = None
             state.deferred.callback(ret.value)
             return
         except BaseException:
+            state.resume = None
             state.deferred.errback()
             return
         if not isinstance(result, Deferred):
@@ -806,12 +838,11 @@ def _inline_callbacks(result: object, state: _InlineState) -> None:
                 result = _cancellableInlineCallbacks(result)
             else:
                 continue  # a plain value is sent straight back
-        if (
-            result.called
-            and not result.paused
-            and not result.callbacks
-            and not result._runningCallbacks
-        ):
+        if not result.called:
+            state.waitingOn = result
+            result.callbacks.append(state.resume)
+            return
+        if not result.paused and not result.callbacks and not result._runningCallbacks:
             # Already fired: consume its result without adding a callback.
             value = result.result
             result.result = None
@@ -819,8 +850,11 @@ def _inline_callbacks(result: object, state: _InlineState) -> None:
                 result._debugInfo.failResult = None
             result = value
             continue
+        # Fired but busy (paused, or running its callbacks): queue behind them,
+        # noticing if that completes synchronously.
         state.waiting_sync = True
-        result.addBoth(_got_result, state)
+        result.callbacks.append(state.resume)
+        result._runCallbacks()
         if state.waiting_sync:
             state.waiting_sync = False
             state.waitingOn = result
