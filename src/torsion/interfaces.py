@@ -10,10 +10,40 @@ behaviour every provider promises; the conformance suites test it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["IDelayedCall", "IReactorTime"]
+if TYPE_CHECKING:
+    from torsion.defer import Deferred
+    from torsion.failure import Failure
+
+__all__ = [
+    "IAddress",
+    "IConnector",
+    "IConsumer",
+    "IDelayedCall",
+    "IHalfCloseableProtocol",
+    "IListeningPort",
+    "IProducer",
+    "IProtocol",
+    "IProtocolFactory",
+    "IPullProducer",
+    "IPushProducer",
+    "IReactorCore",
+    "IReactorFDSet",
+    "IReactorTCP",
+    "IReactorThreads",
+    "IReactorTime",
+    "IReadDescriptor",
+    "IReadWriteDescriptor",
+    "IResolverSimple",
+    "ITCPTransport",
+    "ITransport",
+    "IWriteDescriptor",
+]
+
+#: Any address object a transport reports (``torsion.address`` classes).
+IAddress = Any
 
 
 @runtime_checkable
@@ -111,4 +141,308 @@ class IReactorTime(Protocol):
 
         The order of the sequence is unspecified; callers must not mutate it.
         """
+        ...
+
+
+@runtime_checkable
+class IReactorCore(Protocol):
+    """Running and stopping the loop, and the triggers around it."""
+
+    running: bool
+
+    def run(self) -> None:
+        """Run the loop until ``stop()``; runs startup triggers first.
+
+        Raises:
+            ReactorAlreadyRunning: when it is running already.
+            ReactorNotRestartable: when it has already run and stopped.
+        """
+        ...
+
+    def stop(self) -> None:
+        """Stop the loop after running the shutdown triggers.
+
+        Raises:
+            ReactorNotRunning: when it is not running (or already stopping).
+        """
+        ...
+
+    def crash(self) -> None:
+        """Stop the loop at once, without running shutdown triggers."""
+        ...
+
+    def callWhenRunning(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """Call ``callable`` once the loop is running (now, if it already is)."""
+        ...
+
+    def addSystemEventTrigger(
+        self, phase: str, eventType: str, callable: Callable[..., Any], *args: Any, **kw: Any
+    ) -> Any:
+        """Call ``callable`` in ``phase`` ("before", "during", "after") of ``eventType``.
+
+        ``eventType`` is "startup" or "shutdown".  A "before" trigger may
+        return a Deferred; the event waits for it.  Returns an ID for
+        :meth:`removeSystemEventTrigger`.
+        """
+        ...
+
+    def removeSystemEventTrigger(self, triggerID: Any) -> None:
+        """Remove a trigger added with :meth:`addSystemEventTrigger`."""
+        ...
+
+    def fireSystemEvent(self, eventType: str) -> None:
+        """Run the triggers of ``eventType`` now."""
+        ...
+
+    def resolve(self, name: str, timeout: Sequence[int] = ...) -> Deferred[str]:
+        """Return a Deferred with an IP address for host ``name``."""
+        ...
+
+
+@runtime_checkable
+class IReactorThreads(Protocol):
+    """Running code in other threads, and getting back to the reactor thread."""
+
+    def callFromThread(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        """Call ``callable`` in the reactor thread soon; safe from any thread.
+
+        Calls run in the order they were made, and wake a sleeping loop.
+        """
+        ...
+
+    def callInThread(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        """Run ``callable`` in the reactor's thread pool."""
+        ...
+
+    def suggestThreadPoolSize(self, size: int) -> None:
+        """Set the thread pool's maximum size."""
+        ...
+
+    def getThreadPool(self) -> Any:
+        """Return the reactor's thread pool (started on first use)."""
+        ...
+
+
+@runtime_checkable
+class IReadDescriptor(Protocol):
+    """Something the reactor watches for readability (an open file descriptor)."""
+
+    def fileno(self) -> int:
+        """The descriptor; -1 when closed."""
+        ...
+
+    def doRead(self) -> Failure | BaseException | None:
+        """Read what is available.  A returned exception or Failure closes it."""
+        ...
+
+    def connectionLost(self, reason: Failure) -> None:
+        """The descriptor is gone (closed, or ``doRead``/``doWrite`` failed)."""
+        ...
+
+    def logPrefix(self) -> str:
+        """A short name for log lines."""
+        ...
+
+
+@runtime_checkable
+class IWriteDescriptor(Protocol):
+    """Something the reactor watches for writability."""
+
+    def fileno(self) -> int: ...
+
+    def doWrite(self) -> Failure | BaseException | None:
+        """Write what is buffered.  A returned exception or Failure closes it."""
+        ...
+
+    def connectionLost(self, reason: Failure) -> None: ...
+
+    def logPrefix(self) -> str: ...
+
+
+@runtime_checkable
+class IReadWriteDescriptor(IReadDescriptor, IWriteDescriptor, Protocol):
+    """A descriptor watched for both directions."""
+
+
+@runtime_checkable
+class IReactorFDSet(Protocol):
+    """Watching file descriptors: the part every backend implements."""
+
+    def addReader(self, reader: IReadDescriptor) -> None:
+        """Call ``reader.doRead()`` whenever its descriptor is readable."""
+        ...
+
+    def addWriter(self, writer: IWriteDescriptor) -> None:
+        """Call ``writer.doWrite()`` whenever its descriptor is writable."""
+        ...
+
+    def removeReader(self, reader: IReadDescriptor) -> None: ...
+
+    def removeWriter(self, writer: IWriteDescriptor) -> None: ...
+
+    def removeAll(self) -> list[IReadDescriptor | IWriteDescriptor]:
+        """Stop watching everything; return what was watched."""
+        ...
+
+    def getReaders(self) -> list[IReadDescriptor]: ...
+
+    def getWriters(self) -> list[IWriteDescriptor]: ...
+
+
+@runtime_checkable
+class IConsumer(Protocol):
+    """Accepts data from a producer (a transport is a consumer)."""
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """Attach ``producer``: push (``streaming``), or pull (resumed for each chunk).
+
+        Raises:
+            RuntimeError: when another producer is registered.
+        """
+        ...
+
+    def unregisterProducer(self) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class IProducer(Protocol):
+    def stopProducing(self) -> None:
+        """Stop for good; called when the consumer goes away."""
+        ...
+
+
+@runtime_checkable
+class IPushProducer(IProducer, Protocol):
+    """Produces on its own until paused."""
+
+    def pauseProducing(self) -> None: ...
+
+    def resumeProducing(self) -> None: ...
+
+
+@runtime_checkable
+class IPullProducer(IProducer, Protocol):
+    """Produces one chunk each time it is asked."""
+
+    def resumeProducing(self) -> None: ...
+
+
+@runtime_checkable
+class ITransport(Protocol):
+    """One end of a connection, as a protocol sees it.
+
+    ``write`` never blocks and never loses data: what cannot be sent now is
+    buffered and sent in order later.  ``loseConnection`` sends what is
+    buffered first; ``connectionLost`` is called on the protocol exactly once.
+    """
+
+    def write(self, data: bytes) -> None: ...
+
+    def writeSequence(self, data: Iterable[bytes]) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+    def getPeer(self) -> IAddress: ...
+
+    def getHost(self) -> IAddress: ...
+
+
+@runtime_checkable
+class ITCPTransport(ITransport, Protocol):
+    """A TCP connection's transport."""
+
+    def abortConnection(self) -> None:
+        """Close at once, dropping buffered data."""
+        ...
+
+    def loseWriteConnection(self) -> None:
+        """Half-close: send buffered data, then shut down our sending side."""
+        ...
+
+    def getTcpNoDelay(self) -> bool: ...
+
+    def setTcpNoDelay(self, enabled: bool) -> None: ...
+
+    def getTcpKeepAlive(self) -> bool: ...
+
+    def setTcpKeepAlive(self, enabled: bool) -> None: ...
+
+
+@runtime_checkable
+class IProtocol(Protocol):
+    def makeConnection(self, transport: Any) -> None: ...
+
+    def connectionMade(self) -> None: ...
+
+    def dataReceived(self, data: bytes) -> None: ...
+
+    def connectionLost(self, reason: Failure) -> None: ...
+
+
+@runtime_checkable
+class IHalfCloseableProtocol(Protocol):
+    """A protocol told when the peer half-closes instead of losing the connection."""
+
+    def readConnectionLost(self) -> None: ...
+
+    def writeConnectionLost(self) -> None: ...
+
+
+@runtime_checkable
+class IProtocolFactory(Protocol):
+    def buildProtocol(self, addr: IAddress) -> Any: ...
+
+    def doStart(self) -> None: ...
+
+    def doStop(self) -> None: ...
+
+
+@runtime_checkable
+class IListeningPort(Protocol):
+    """A listening socket."""
+
+    def startListening(self) -> None: ...
+
+    def stopListening(self) -> Deferred[None] | None:
+        """Stop accepting; the Deferred fires once the socket is closed."""
+        ...
+
+    def getHost(self) -> IAddress: ...
+
+
+@runtime_checkable
+class IConnector(Protocol):
+    """An outgoing connection attempt, which can be retried."""
+
+    def stopConnecting(self) -> None: ...
+
+    def disconnect(self) -> None: ...
+
+    def connect(self) -> None: ...
+
+    def getDestination(self) -> IAddress: ...
+
+
+@runtime_checkable
+class IReactorTCP(Protocol):
+    def listenTCP(
+        self, port: int, factory: Any, backlog: int = 50, interface: str = ""
+    ) -> IListeningPort: ...
+
+    def connectTCP(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        timeout: float = 30,
+        bindAddress: tuple[str, int] | None = None,
+    ) -> IConnector: ...
+
+
+@runtime_checkable
+class IResolverSimple(Protocol):
+    def getHostByName(self, name: str, timeout: Sequence[int] = ...) -> Deferred[str]:
+        """Resolve ``name`` to one IP address."""
         ...

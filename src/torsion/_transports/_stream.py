@@ -1,0 +1,425 @@
+"""A connected, non-blocking stream socket as a transport (TCP; UNIX later).
+
+The write path follows the lesson of asyncio's selector transports: with
+nothing buffered, ``write`` sends at once; only the unsent tail is buffered,
+and the descriptor is watched for writability until the buffer drains.  A
+failure found while writing is never reported from inside ``write``: it is
+kept and reported by the next ``doWrite``, so ``connectionLost`` is always
+called from the reactor, exactly once.
+
+Flow control: a streaming (push) producer is paused when the buffer grows
+past ``highWater`` bytes and resumed once it is back to ``lowWater``; a pull
+producer is asked for more each time the buffer empties.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from torsion import error
+from torsion._logging import log_failure
+from torsion.failure import Failure
+
+__all__ = ["StreamTransport"]
+
+CONNECTION_DONE = error.ConnectionDone()
+_ABORTED = error.ConnectionAborted()
+
+# Errors from send/recv meaning "the peer is gone", reported as ConnectionLost.
+_LOST_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ESHUTDOWN,
+                          errno.ECONNABORTED, errno.ETIMEDOUT, errno.EHOSTUNREACH})
+# How many buffered chunks one sendmsg call gathers (below IOV_MAX = 1024).
+_GATHER = 512
+
+
+def _lost(exc: OSError) -> error.ConnectionLost:
+    return error.ConnectionLost(exc.strerror or str(exc))
+
+
+class StreamTransport:
+    """A connected stream socket driven by a reactor; provides ``ITCPTransport``.
+
+    Attributes:
+        protocol: the protocol receiving this connection's events.
+        connected: 1 while the connection is up.
+        disconnecting: 1 once ``loseConnection`` was called.
+        disconnected: 1 once ``connectionLost`` has run.
+        bufferSize: the most bytes read at once.
+        highWater: buffered bytes above which a streaming producer is paused.
+        lowWater: buffered bytes at or below which it is resumed.
+    """
+
+    bufferSize = 65536
+    highWater = 65536
+    lowWater = 16384
+
+    def __init__(self, skt: socket.socket, protocol: Any, reactor: Any) -> None:
+        skt.setblocking(False)
+        self.socket = skt
+        self._fileno = skt.fileno()
+        self.protocol = protocol
+        self.reactor = reactor
+        self.connected = 1
+        self.disconnecting = 0
+        self.disconnected = 0
+        self._recv = skt.recv
+        self._send = skt.send
+        self._buffer: deque[bytes | memoryview] = deque()
+        self._buffered = 0
+        self._write_failure: BaseException | None = None
+        self._writeDisconnecting = False
+        self._writeDisconnected = False
+        self._reading = False
+        self._writing = False
+        self._aborting = False
+        self.producer: Any = None
+        self.streamingProducer = False
+        self.producerPaused = False
+
+    # -- descriptor side (called by the reactor) -----------------------------
+    def fileno(self) -> int:
+        return self._fileno
+
+    def logPrefix(self) -> str:
+        protocol = getattr(self, "protocol", None)
+        prefix = getattr(protocol, "logPrefix", None)
+        return prefix() if callable(prefix) else type(self).__name__
+
+    def doRead(self) -> BaseException | None:
+        """Read once and hand the bytes to the protocol."""
+        try:
+            data = self._recv(self.bufferSize)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            return _lost(exc)
+        if not data:
+            return CONNECTION_DONE
+        self.protocol.dataReceived(data)
+        return None
+
+    def doWrite(self) -> BaseException | None:
+        """Send what is buffered; then feed producers and finish closing."""
+        if self._write_failure is not None:
+            return self._write_failure
+        buffer = self._buffer
+        while buffer:
+            try:
+                if len(buffer) == 1:
+                    sent = self._send(buffer[0])
+                else:
+                    chunks = list(buffer) if len(buffer) <= _GATHER else [
+                        buffer[i] for i in range(_GATHER)
+                    ]
+                    sent = self.socket.sendmsg(chunks)
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError as exc:
+                return _lost(exc)
+            if not self._consume(sent):
+                return None  # the kernel's buffer is full: wait for writability
+        # Everything is sent.
+        if self.producer is not None and (not self.streamingProducer or self.producerPaused):
+            self.producerPaused = False
+            self.producer.resumeProducing()
+            if self._buffered:
+                return None
+        if not self._buffered:
+            self.stopWriting()
+            if self.disconnecting:
+                return CONNECTION_DONE
+            if self._writeDisconnecting and not self._writeDisconnected:
+                self._closeWriteConnection()
+        return None
+
+    def _consume(self, sent: int) -> bool:
+        """Drop ``sent`` bytes from the buffer; return whether all of it went."""
+        buffer = self._buffer
+        self._buffered -= sent
+        while sent:
+            head = buffer[0]
+            if sent >= len(head):
+                sent -= len(head)
+                buffer.popleft()
+            else:
+                buffer[0] = memoryview(head)[sent:]
+                return False
+        self._maybe_resume_producer()
+        return not buffer
+
+    def _maybe_resume_producer(self) -> None:
+        if (
+            self.producerPaused
+            and self.streamingProducer
+            and self._buffered <= self.lowWater
+            and self.producer is not None
+        ):
+            self.producerPaused = False
+            self.producer.resumeProducing()
+
+    # -- ITransport ----------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send ``data`` in order, buffering what the socket does not take now.
+
+        Never blocks and never raises for a broken connection (that is
+        reported through ``connectionLost``).  Ignored once disconnected.
+
+        Raises:
+            TypeError: when ``data`` is not bytes-like (``str`` included).
+        """
+        if not isinstance(data, bytes):
+            if isinstance(data, str) or not isinstance(data, bytearray | memoryview):
+                raise TypeError(f"data must be bytes, not {type(data).__name__}")
+            data = bytes(data)
+        if not data or not self.connected or self._writeDisconnected or self._aborting:
+            return
+        if self._buffered == 0 and self._write_failure is None:
+            try:
+                sent = self._send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._fail_write(exc)
+                return
+            if sent == len(data):
+                return
+            self._buffer.append(memoryview(data)[sent:] if sent else data)
+            self._buffered = len(data) - sent
+            self.startWriting()
+        else:
+            self._buffer.append(data)
+            self._buffered += len(data)
+        self._maybe_pause_producer()
+
+    def writeSequence(self, iovec: Iterable[bytes]) -> None:
+        """Write each of ``iovec`` in order, gathered into one send when possible."""
+        chunks = [bytes(c) if not isinstance(c, bytes) else c for c in iovec]
+        for chunk in chunks:
+            if isinstance(chunk, str):
+                raise TypeError("data must be bytes, not str")
+        chunks = [c for c in chunks if c]
+        if not chunks or not self.connected or self._writeDisconnected or self._aborting:
+            return
+        if len(chunks) == 1 or self._buffered or self._write_failure is not None:
+            for chunk in chunks:
+                self.write(chunk)
+            return
+        total = sum(len(c) for c in chunks)
+        try:
+            sent = self.socket.sendmsg(chunks[:_GATHER])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._fail_write(exc)
+            return
+        if sent == total:
+            return
+        self._buffer.extend(chunks)
+        self._buffered = total
+        self._consume(sent)
+        self.startWriting()
+        self._maybe_pause_producer()
+
+    def _maybe_pause_producer(self) -> None:
+        if (
+            self._buffered > self.highWater
+            and self.producer is not None
+            and self.streamingProducer
+            and not self.producerPaused
+        ):
+            self.producerPaused = True
+            self.producer.pauseProducing()
+
+    def _fail_write(self, exc: OSError) -> None:
+        # Report from the reactor, not from inside write().
+        self._write_failure = _lost(exc)
+        self.startWriting()
+
+    def loseConnection(self) -> None:
+        """Close once everything buffered has been sent."""
+        if not self.connected or self.disconnecting:
+            return
+        if self._writeDisconnected:
+            self.stopReading()
+            self.stopWriting()
+            self.reactor.callLater(0, self._lose_now, Failure(CONNECTION_DONE))
+            self.disconnecting = 1
+            return
+        self.stopReading()
+        self.startWriting()
+        self.disconnecting = 1
+
+    def _lose_now(self, reason: Failure) -> None:
+        self.reactor.removeReader(self)
+        self.reactor.removeWriter(self)
+        self.connectionLost(reason)
+
+    def abortConnection(self) -> None:
+        """Close at once, dropping anything buffered; the peer sees a reset."""
+        if self.disconnected or self._aborting:
+            return
+        self._aborting = True
+        self._buffer.clear()
+        self._buffered = 0
+        self.stopReading()
+        self.stopWriting()
+        self.reactor.callLater(0, self._lose_now, Failure(_ABORTED))
+
+    def loseWriteConnection(self) -> None:
+        """Half-close: send what is buffered, then shut down our sending side."""
+        if not self.connected or self._writeDisconnecting:
+            return
+        self._writeDisconnecting = True
+        self.startWriting()
+
+    def _closeWriteConnection(self) -> None:
+        self._writeDisconnected = True
+        try:
+            self.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        lost = getattr(self.protocol, "writeConnectionLost", None)
+        if lost is not None:
+            try:
+                lost()
+            except BaseException:
+                self._report(Failure())
+                self.reactor.callLater(0, self._lose_now, Failure())
+
+    def readConnectionLost(self, reason: Failure) -> None:
+        """The peer half-closed: tell a half-close-aware protocol, else close."""
+        lost = getattr(self.protocol, "readConnectionLost", None)
+        if lost is None or self._writeDisconnected:
+            if lost is not None:
+                lost()
+            self._lose_now(reason)
+            return
+        try:
+            lost()
+        except BaseException:
+            failure = Failure()
+            self._report(failure)
+            self._lose_now(failure)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """Close the socket and tell the protocol, exactly once."""
+        if self.disconnected:
+            return
+        self.disconnected = 1
+        self.connected = 0
+        self._reading = self._writing = False
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            try:
+                producer.stopProducing()
+            except BaseException:
+                self._report(Failure())
+        self._close_socket(orderly=not reason.check(error.ConnectionAborted))
+        protocol = self.protocol
+        try:
+            protocol.connectionLost(reason)
+        finally:
+            self._connection_ended(reason)
+
+    def _connection_ended(self, reason: Failure) -> None:
+        """Hook for subclasses (a client tells its connector)."""
+
+    def _close_socket(self, orderly: bool) -> None:
+        skt = self.socket
+        self._fileno = -1
+        try:
+            if not orderly:
+                # An abort resets the connection rather than closing it cleanly.
+                skt.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        skt.close()
+
+    def _report(self, failure: Failure) -> None:
+        log_failure(failure, f"Unhandled error in {self.logPrefix()}:", "torsion.transport")
+
+    # -- reading and writing interest ----------------------------------------------
+    def startReading(self) -> None:
+        if not self._reading and self.connected:
+            self._reading = True
+            self.reactor.addReader(self)
+
+    def stopReading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self.reactor.removeReader(self)
+
+    def startWriting(self) -> None:
+        if not self._writing and self._fileno != -1:
+            self._writing = True
+            self.reactor.addWriter(self)
+
+    def stopWriting(self) -> None:
+        if self._writing:
+            self._writing = False
+            self.reactor.removeWriter(self)
+
+    # -- the transport as a producer (flow control of what we read) ----------------
+    def pauseProducing(self) -> None:
+        """Stop reading from the peer until ``resumeProducing``."""
+        self.stopReading()
+
+    def resumeProducing(self) -> None:
+        """Start reading from the peer again."""
+        if self.connected and not self.disconnecting:
+            self.startReading()
+
+    def stopProducing(self) -> None:
+        """Close the connection (a consumer does not want our data any more)."""
+        self.loseConnection()
+
+    # -- the transport as a consumer ---------------------------------------------
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """Attach a producer: push (``streaming``) or pull.
+
+        Raises:
+            RuntimeError: when another producer is registered.
+        """
+        if self.producer is not None:
+            raise RuntimeError(
+                f"cannot register producer {producer!r}: {self.producer!r} is registered"
+            )
+        if self.disconnected:
+            producer.stopProducing()
+            return
+        self.producer = producer
+        self.streamingProducer = bool(streaming)
+        self.producerPaused = False
+        if not streaming:
+            producer.resumeProducing()
+        elif self._buffered > self.highWater:
+            self.producerPaused = True
+            producer.pauseProducing()
+
+    def unregisterProducer(self) -> None:
+        """Detach the producer; a pending ``loseConnection`` then completes."""
+        self.producer = None
+        self.producerPaused = False
+        if self.connected and self.disconnecting:
+            self.startWriting()
+
+    # -- socket options and addresses ----------------------------------------------
+    def getTcpNoDelay(self) -> bool:
+        return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
+
+    def getTcpKeepAlive(self) -> bool:
+        return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+
+    def setTcpKeepAlive(self, enabled: bool) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(enabled))
+
+    def getHandle(self) -> socket.socket:
+        """The underlying socket."""
+        return self.socket

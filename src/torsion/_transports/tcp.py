@@ -1,0 +1,490 @@
+"""TCP: listening ports, accepted connections, and outgoing connections.
+
+Names mirror Twisted's ``twisted.internet.tcp`` (``Port``, ``Server``,
+``Client``, ``Connector``).  Each class talks to its reactor only through the
+``IReactorFDSet`` methods and ``callLater``, so every backend shares it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from typing import Any
+
+from torsion import error
+from torsion._logging import log_failure
+from torsion._transports._stream import CONNECTION_DONE, StreamTransport
+from torsion.address import IPv4Address, IPv6Address
+from torsion.defer import Deferred
+from torsion.failure import Failure
+
+__all__ = ["Client", "Connector", "Port", "Server"]
+
+_log = logging.getLogger("torsion.tcp")
+
+# accept() errors that mean "out of resources": stop accepting for now.
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def _address(family: int, sockaddr: Any) -> IPv4Address | IPv6Address:
+    if family == socket.AF_INET6:
+        host, port, flowinfo, scope_id = sockaddr
+        return IPv6Address("TCP", host, port, flowinfo, scope_id)
+    host, port = sockaddr[:2]
+    return IPv4Address("TCP", host, port)
+
+
+def _family_for(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+class _Connection(StreamTransport):
+    """A connected TCP socket: TCP_NODELAY on by default, addresses from the socket."""
+
+    _peer: IPv4Address | IPv6Address
+
+    def __init__(self, skt: socket.socket, protocol: Any, reactor: Any) -> None:
+        super().__init__(skt, protocol, reactor)
+        try:
+            # Sending on every write() without Nagle avoids the 40 ms stalls of
+            # write-write-read exchanges; setTcpNoDelay(False) turns it back on.
+            skt.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def getHost(self) -> IPv4Address | IPv6Address:
+        """Our end's address."""
+        return _address(self.socket.family, self.socket.getsockname())
+
+    def getPeer(self) -> IPv4Address | IPv6Address:
+        """The other end's address."""
+        return self._peer
+
+
+class Server(_Connection):
+    """A connection accepted by a :class:`Port`."""
+
+    def __init__(
+        self,
+        skt: socket.socket,
+        protocol: Any,
+        peer: IPv4Address | IPv6Address,
+        port: Port,
+        sessionno: int,
+        reactor: Any,
+    ) -> None:
+        super().__init__(skt, protocol, reactor)
+        self._peer = peer
+        self.server = port
+        self.sessionno = sessionno
+        self.startReading()
+
+    def __repr__(self) -> str:
+        return f"<{self.logPrefix()} #{self.sessionno} on {self.server._realPort}>"
+
+
+class Port:
+    """A listening TCP socket; provides ``IListeningPort``.
+
+    Attributes:
+        factory: builds a protocol for each accepted connection.
+        connected: True while listening.
+        numberAccepts: the most connections accepted per readiness event.
+    """
+
+    numberAccepts = 128
+    sessionno = 0
+
+    def __init__(
+        self, port: int, factory: Any, backlog: int, interface: str, reactor: Any
+    ) -> None:
+        self.port = port
+        self.factory = factory
+        self.backlog = backlog
+        self.interface = interface
+        self.reactor = reactor
+        self.connected = False
+        self.disconnected = False
+        self.socket: socket.socket | None = None
+        self._fileno = -1
+        self._realPort = port
+        self._stopped_deferreds: list[Deferred[None]] = []
+
+    def __repr__(self) -> str:
+        state = f"on {self._realPort}" if self.connected else "not listening"
+        return f"<{type(self.factory).__name__} on TCP port {self.port} ({state})>"
+
+    def fileno(self) -> int:
+        return self._fileno
+
+    def logPrefix(self) -> str:
+        return f"{type(self.factory).__name__} (TCP)"
+
+    def startListening(self) -> None:
+        """Bind and listen; start the factory.
+
+        Raises:
+            CannotListenError: when the address cannot be bound.
+        """
+        family = _family_for(self.interface)
+        try:
+            skt = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise error.CannotListenError(self.interface, self.port, exc) from exc
+        try:
+            skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and self.interface in ("::", ""):
+                skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            skt.bind((self.interface, self.port))
+            skt.listen(self.backlog)
+            skt.setblocking(False)
+        except OSError as exc:
+            skt.close()
+            raise error.CannotListenError(self.interface, self.port, exc) from exc
+        self.socket = skt
+        self._fileno = skt.fileno()
+        self._realPort = skt.getsockname()[1]
+        _log.debug("%s starting on %s", self.logPrefix(), self._realPort)
+        self.factory.doStart()
+        self.connected = True
+        self.reactor.addReader(self)
+
+    def doRead(self) -> None:
+        """Accept the connections waiting, each with a new protocol."""
+        skt = self.socket
+        if skt is None:
+            return
+        family = skt.family
+        for _ in range(self.numberAccepts):
+            try:
+                conn, addr = skt.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno == errno.ECONNABORTED:
+                    continue
+                if exc.errno in _RESOURCE_ERRNOS:
+                    _log.error("Could not accept new connection (%s)", os.strerror(exc.errno))
+                    return
+                raise
+            peer = _address(family, addr)
+            try:
+                protocol = self.factory.buildProtocol(peer)
+            except BaseException:
+                conn.close()
+                log_failure(Failure(), "Unhandled error in buildProtocol:", "torsion.tcp")
+                continue
+            if protocol is None:
+                conn.close()
+                continue
+            Port.sessionno += 1
+            transport = Server(conn, protocol, peer, self, Port.sessionno, self.reactor)
+            try:
+                protocol.makeConnection(transport)
+            except BaseException:
+                failure = Failure()
+                log_failure(failure, "Unhandled error in connectionMade:", "torsion.tcp")
+                transport._lose_now(failure)
+
+    def stopListening(self) -> Deferred[None]:
+        """Stop accepting; the Deferred fires once the socket is closed."""
+        d: Deferred[None] = Deferred()
+        if not self.connected:
+            d.callback(None)
+            return d
+        self._stopped_deferreds.append(d)
+        self.reactor.removeReader(self)
+        self.reactor.callLater(0, self.connectionLost, Failure(CONNECTION_DONE))
+        self.connected = False
+        return d
+
+    loseConnection = stopListening
+
+    def connectionLost(self, reason: Failure) -> None:
+        """Close the listening socket and stop the factory."""
+        if self.disconnected:
+            return
+        self.disconnected = True
+        self.connected = False
+        self.reactor.removeReader(self)
+        if self.socket is not None:
+            self.socket.close()
+        self._fileno = -1
+        try:
+            self.factory.doStop()
+        finally:
+            waiting, self._stopped_deferreds = self._stopped_deferreds, []
+            for d in waiting:
+                d.callback(None)
+
+    def getHost(self) -> IPv4Address | IPv6Address:
+        """The address listened on (with the real port when 0 was asked)."""
+        if self.socket is None:
+            raise error.NotListeningError("the port is not listening")
+        return _address(self.socket.family, self.socket.getsockname())
+
+
+class Client(_Connection):
+    """An outgoing TCP connection, from resolving to connected.
+
+    Until connected, the socket is watched for writability (that is how a
+    non-blocking connect reports its outcome) and ``doWrite`` finishes it.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        bindAddress: tuple[str, int] | None,
+        connector: Connector,
+        reactor: Any,
+    ) -> None:
+        # Not connected yet: StreamTransport.__init__ runs once a socket exists.
+        self.reactor = reactor
+        self.connector = connector
+        self.addr = (host, port)
+        self.bindAddress = bindAddress
+        self.connected = 0
+        self.disconnected = 0
+        self.disconnecting = 0
+        self._connecting = True
+        self._fileno = -1
+        self.socket = None  # type: ignore[assignment]
+        self._writing = self._reading = False
+        # Start on the next iteration, as Twisted does, so the connector's
+        # startedConnecting always comes first, even for an instant failure.
+        reactor.callLater(0, self._begin)
+
+    def _begin(self) -> None:
+        if self.disconnected:
+            return
+        d = self.reactor.resolve(self.addr[0])
+        d.addCallbacks(self._resolved, self._resolve_failed)
+
+    def _resolve_failed(self, failure: Failure) -> None:
+        self.failIfNotConnected(failure.value)
+
+    def _resolved(self, address: str) -> None:
+        if self.disconnected:
+            return
+        host, port = self.addr
+        self.realAddress = (address, port)
+        try:
+            skt = socket.socket(_family_for(address), socket.SOCK_STREAM)
+        except OSError as exc:
+            self.failIfNotConnected(error.ConnectBindError(exc.errno, exc.strerror or ""))
+            return
+        skt.setblocking(False)
+        if self.bindAddress is not None:
+            try:
+                skt.bind(self.bindAddress)
+            except OSError as exc:
+                skt.close()
+                self.failIfNotConnected(error.ConnectBindError(exc.errno, exc.strerror or ""))
+                return
+        self.socket = skt
+        self._fileno = skt.fileno()
+        err = skt.connect_ex(self.realAddress)
+        if err in (0, errno.EISCONN):
+            self._connected()
+        elif err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR):
+            self.startWriting()
+        else:
+            self.failIfNotConnected(error.getConnectError((err, os.strerror(err))))
+
+    def doWrite(self) -> BaseException | None:
+        if self._connecting:
+            err = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self.failIfNotConnected(error.getConnectError((err, os.strerror(err))))
+            else:
+                self._connected()
+            return None
+        return super().doWrite()
+
+    def _connected(self) -> None:
+        self.stopWriting()
+        skt = self.socket
+        self._connecting = False
+        StreamTransport.__init__(self, skt, None, self.reactor)
+        try:
+            skt.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        self._peer = _address(skt.family, skt.getpeername())
+        try:
+            protocol = self.connector.buildProtocol(self._peer)
+        except BaseException:
+            failure = Failure()
+            log_failure(failure, "Unhandled error in buildProtocol:", "torsion.tcp")
+            self.failIfNotConnected(failure.value)
+            return
+        if protocol is None:
+            self.protocol = _NullProtocol()
+            self.startReading()
+            self.loseConnection()
+            return
+        self.protocol = protocol
+        self.startReading()
+        try:
+            protocol.makeConnection(self)
+        except BaseException:
+            failure = Failure()
+            log_failure(failure, "Unhandled error in connectionMade:", "torsion.tcp")
+            self._lose_now(failure)
+
+    def failIfNotConnected(self, err: BaseException) -> None:
+        """Give up connecting (timeout, refusal, cancellation) with ``err``."""
+        if self.connected or self.disconnected or not self._connecting:
+            return
+        self.disconnected = 1
+        self._connecting = False
+        self.stopWriting()
+        self.stopReading()
+        if self.socket is not None:
+            self._fileno = -1
+            self.socket.close()
+        self.connector.connectionFailed(Failure(err))
+
+    def stopConnecting(self) -> None:
+        """Cancel the attempt (``UserError``)."""
+        self.failIfNotConnected(error.UserError())
+
+    def connectionLost(self, reason: Failure) -> None:
+        if self._connecting:
+            # Shut down (or dropped) before the connection was made.
+            self.failIfNotConnected(reason.value)
+            return
+        super().connectionLost(reason)
+
+    def _connection_ended(self, reason: Failure) -> None:
+        self.connector.connectionLost(reason)
+
+    def getPeer(self) -> IPv4Address | IPv6Address:
+        if self._connecting:
+            host, port = self.addr
+            return IPv6Address("TCP", host, port) if ":" in host else IPv4Address("TCP", host, port)
+        return self._peer
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} to {self.addr}>"
+
+
+class _NullProtocol:
+    """Stands in when a client factory's buildProtocol returns None."""
+
+    def dataReceived(self, data: bytes) -> None:
+        pass
+
+    def connectionLost(self, reason: Failure) -> None:
+        pass
+
+
+class Connector:
+    """An outgoing TCP connection attempt; provides ``IConnector``.
+
+    ``connect()`` may be called again after a failure or a lost connection
+    (that is how ReconnectingClientFactory retries).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        timeout: float | None,
+        bindAddress: tuple[str, int] | None,
+        reactor: Any,
+    ) -> None:
+        if isinstance(port, str):
+            try:
+                port = socket.getservbyname(port, "tcp")
+            except OSError as exc:
+                raise error.ServiceNameUnknownError(string=f"{exc} ({port!r})") from exc
+        self.host = host
+        self.port = port
+        self.factory = factory
+        self.timeout = timeout
+        self.bindAddress = bindAddress
+        self.reactor = reactor
+        self.state = "disconnected"
+        self.transport: Client | None = None
+        self.factoryStarted = False
+        self.timeoutID: Any = None
+
+    def connect(self) -> None:
+        """Start connecting.
+
+        Raises:
+            RuntimeError: when already connecting or connected.
+        """
+        if self.state != "disconnected":
+            raise RuntimeError(f"can't connect in this state: {self.state}")
+        self.state = "connecting"
+        if not self.factoryStarted:
+            self.factory.doStart()
+            self.factoryStarted = True
+        self.transport = Client(self.host, self.port, self.bindAddress, self, self.reactor)
+        if self.timeout is not None and self.state == "connecting":
+            self.timeoutID = self.reactor.callLater(self.timeout, self._timed_out)
+        if self.state == "connecting":
+            self.factory.startedConnecting(self)
+
+    def _timed_out(self) -> None:
+        self.timeoutID = None
+        if self.transport is not None:
+            self.transport.failIfNotConnected(error.TimeoutError())
+
+    def _cancel_timeout(self) -> None:
+        if self.timeoutID is not None:
+            if self.timeoutID.active():
+                self.timeoutID.cancel()
+            self.timeoutID = None
+
+    def stopConnecting(self) -> None:
+        """Cancel a connection attempt in progress.
+
+        Raises:
+            NotConnectingError: when not connecting.
+        """
+        if self.state != "connecting" or self.transport is None:
+            raise error.NotConnectingError("we're not trying to connect")
+        self.transport.stopConnecting()
+
+    def disconnect(self) -> None:
+        """Stop connecting, or close the connection."""
+        if self.state == "connecting":
+            self.stopConnecting()
+        elif self.state == "connected" and self.transport is not None:
+            self.transport.loseConnection()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        self.state = "connected"
+        self._cancel_timeout()
+        return self.factory.buildProtocol(addr)
+
+    def connectionFailed(self, reason: Failure) -> None:
+        self._cancel_timeout()
+        self.transport = None
+        self.state = "disconnected"
+        self.factory.clientConnectionFailed(self, reason)
+        if self.state == "disconnected":
+            self.factory.doStop()
+            self.factoryStarted = False
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.state = "disconnected"
+        self.factory.clientConnectionLost(self, reason)
+        if self.state == "disconnected":
+            self.factory.doStop()
+            self.factoryStarted = False
+
+    def getDestination(self) -> IPv4Address | IPv6Address:
+        if ":" in self.host:
+            return IPv6Address("TCP", self.host, self.port)
+        return IPv4Address("TCP", self.host, self.port)
+
+    def __repr__(self) -> str:
+        return f"<Connector to {self.getDestination()} ({self.state})>"
