@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.machine import library_versions, load_average, machine_info
 from bench.model import BASELINE, BENCH_DIR, Context
 from bench.registry import Section, load_section, section_names
-from bench.report import format_table, summaries_to_json, summarize
+from bench.report import format_details, format_table, summaries_to_json, summarize
 from bench.runner import Job, Run, plan, run_jobs
 
 QUICK_ROUNDS, DEFAULT_ROUNDS = 3, 7
@@ -109,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print(format_table(summaries))
+    details = format_details(runs)
+    if details:
+        print()
+        print(details)
     print()
     print(
         f"ratio 'vs PEER' = how many times better {BASELINE} is (time: peer/{BASELINE}; rate: "

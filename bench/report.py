@@ -142,6 +142,33 @@ def format_table(summaries: Sequence[CaseSummary]) -> str:
     return "\n".join(lines)
 
 
+#: Numeric details a measure may report in ``extra``, shown below the table as
+#: medians per peer (the ratio column is always about the main value).
+DETAILS = {"p99_us": "p99 latency (µs, lower is better)"}
+
+
+def format_details(runs: Sequence[Run]) -> str:
+    """Medians of the known ``extra`` details (such as p99 latency), per case and peer."""
+    lines = []
+    for name, title in DETAILS.items():
+        rows = []
+        for key in dict.fromkeys(run.key for run in runs):
+            medians = {}
+            for run in runs:
+                value = run.extra.get(name)
+                if run.key == key and isinstance(value, int | float):
+                    medians.setdefault(run.peer, []).append(float(value))
+            if medians:
+                ordered = sorted(medians, key=lambda peer: (peer != BASELINE, peer))
+                cells = ", ".join(
+                    f"{peer} {_num(statistics.median(medians[peer]))}" for peer in ordered
+                )
+                rows.append(f"  {key}: {cells}")
+        if rows:
+            lines += [f"{title}, median over rounds:", *rows]
+    return "\n".join(lines)
+
+
 def _value_cell(summary: PeerSummary) -> str:
     median = summary.median
     if median is None:

@@ -50,8 +50,8 @@ class FirstError(Exception):
         return f"FirstError[#{self.index}, {self.subFailure}]"
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, tuple):
-            return (self.subFailure, self.index) == other
+        # Only another FirstError compares equal (Twisted 26 dropped the
+        # comparison with a ``(subFailure, index)`` tuple).
         if isinstance(other, FirstError):
             return self.subFailure == other.subFailure and self.index == other.index
         return False
@@ -160,6 +160,7 @@ def race(ds: Sequence[Deferred[_T]]) -> Deferred[tuple[int, _T]]:
     members = list(ds)
     failures: list[Failure | None] = [None] * len(members)
     failed = 0
+    decided = False
 
     def cancel_all(_: Deferred[tuple[int, _T]]) -> None:
         for member in members:
@@ -168,18 +169,22 @@ def race(ds: Sequence[Deferred[_T]]) -> Deferred[tuple[int, _T]]:
     winner: Deferred[tuple[int, _T]] = Deferred(cancel_all)
 
     def succeeded(result: _T, index: int) -> None:
-        if winner.called:
+        nonlocal decided
+        if decided:
             return
-        winner.callback((index, result))
+        # Decide first, so a loser whose canceller fires it with a result is
+        # ignored; cancel the losers before the race's own callbacks run.
+        decided = True
         for other_index, other in enumerate(members):
             if other_index != index:
                 other.cancel()
+        winner.callback((index, result))
 
     def lost(failure: Failure, index: int) -> None:
         nonlocal failed
         failures[index] = failure
         failed += 1
-        if failed == len(members) and not winner.called:
+        if failed == len(members) and not decided:
             winner.errback(FailureGroup([f for f in failures if f is not None]))
 
     for index, member in enumerate(members):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 from torsion._defer_core import Deferred, TimeoutError, fail, maybeDeferred, succeed
 from torsion._globalreactor import defaultReactor
@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 class QueueOverflow(Exception):
@@ -63,19 +64,30 @@ class _ConcurrencyPrimitive:
         self.release()
         return r
 
+    # Like maybeDeferred: the result type is unwrapped from a Deferred or a
+    # coroutine, so the order of these overloads matters.
+    @overload
     def run(
-        self,
-        f: Callable[..., Deferred[_T] | Coroutine[Any, Any, _T] | _T],
-        *args: Any,
-        **kwargs: Any,
-    ) -> Deferred[_T]:
+        self, f: Callable[_P, Deferred[_T]], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Deferred[_T]: ...
+
+    @overload
+    def run(
+        self, f: Callable[_P, Coroutine[Any, Any, _T]], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Deferred[_T]: ...
+
+    @overload
+    def run(self, f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Deferred[_T]: ...
+
+    def run(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
         """Acquire, call ``f(*args, **kwargs)``, and release once its result is in.
 
-        Returns a Deferred with ``f``'s result (or failure).
+        Returns a Deferred with ``f``'s result (or failure); a Deferred or a
+        coroutine returned by ``f`` is waited for, as by ``maybeDeferred``.
         """
 
-        def execute(_: object) -> Deferred[_T]:
-            d: Deferred[_T] = maybeDeferred(cast(Callable[..., Any], f), *args, **kwargs)
+        def execute(_: object) -> Deferred[Any]:
+            d: Deferred[Any] = maybeDeferred(f, *args, **kwargs)
             d.addBoth(self._releaseAndReturn)
             return d
 
@@ -246,7 +258,7 @@ class DeferredFilesystemLock(FilesystemLock):
         if self._tryLockCall is not None:
             return fail(AlreadyTryingToLockError("deferUntilLocked isn't safe for concurrent use"))
 
-        def cancel(_: Deferred[None]) -> None:
+        def stop_trying() -> None:
             if self._tryLockCall is not None:
                 self._tryLockCall.cancel()
                 self._tryLockCall = None
@@ -254,26 +266,34 @@ class DeferredFilesystemLock(FilesystemLock):
                 self._timeoutCall.cancel()
                 self._timeoutCall = None
 
+        def cancel(_: Deferred[None]) -> None:
+            # One last attempt, as Twisted does: a lock freed since the last
+            # retry is taken and the Deferred succeeds instead of cancelling.
+            stop_trying()
+            if self.lock():
+                d.callback(None)
+
         d: Deferred[None] = Deferred(cancel)
 
         def try_lock() -> None:
+            self._tryLockCall = None  # this call, if scheduled, is running now
             if self.lock():
-                if self._timeoutCall is not None:
-                    self._timeoutCall.cancel()
-                    self._timeoutCall = None
-                self._tryLockCall = None
+                stop_trying()
                 d.callback(None)
-            else:
-                if timeout is not None and self._timeoutCall is None:
-                    message = f"Timed out acquiring lock: {self.name} after {timeout}s"
-                    self._timeoutCall = self._scheduler.callLater(timeout, time_out, message)
-                self._tryLockCall = self._scheduler.callLater(self._interval, try_lock)
+                return
+            if timeout is not None and self._timeoutCall is None:
+                self._timeoutCall = self._scheduler.callLater(timeout, time_out)
+            self._tryLockCall = self._scheduler.callLater(self._interval, try_lock)
 
-        def time_out(message: str) -> None:
-            if self._tryLockCall is not None:
-                self._tryLockCall.cancel()
-                self._tryLockCall = None
+        def time_out() -> None:
             self._timeoutCall = None
+            stop_trying()
+            # One last attempt, as for cancel: the lock may have been freed
+            # since the last retry.
+            if self.lock():
+                d.callback(None)
+                return
+            message = f"Timed out acquiring lock: {self.name} after {timeout:f}s"
             d.errback(Failure(TimeoutError(message)))
 
         try_lock()

@@ -11,6 +11,12 @@ holds plain ``(function, file, line, locals, globals)`` tuples, so it can be
 pickled, logged or kept around without pinning frames and their locals in memory.
 Frames are extracted lazily: building a Failure is cheap, formatting pays.
 
+With ``captureVars=True`` the frames are extracted at once instead: a frame's
+variables may change after the Failure is made (the handler goes on running),
+and the report must show them as they were at the raise.  The captured values
+are the objects themselves until ``cleanFailure()`` or pickling replaces them,
+once, with their reprs.
+
 Example::
 
     try:
@@ -27,7 +33,7 @@ import linecache
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from io import StringIO
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, Any, NoReturn, TypeVar
 
 __all__ = [
@@ -53,8 +59,13 @@ EXCEPTION_CAUGHT_HERE = "--- <exception caught here> ---"
 #: Whether :func:`startDebugMode` drops into the post-mortem debugger.
 DO_POST_MORTEM = True
 
-#: One frame as a Failure stores it once the traceback is gone.
-FrameTuple = tuple[str, str, int, Sequence[tuple[str, str]], Sequence[tuple[str, str]]]
+#: One frame as a Failure stores it: ``(function, file, line, locals, globals)``.
+#: Captured variables are ``(name, value)`` pairs; the values are the objects
+#: until the Failure is cleaned or pickled, then their reprs.
+FrameTuple = tuple[str, str, int, Sequence[tuple[str, object]], Sequence[tuple[str, object]]]
+
+_VERBOSE_NOT_CAPTURED = " [Capture of Locals and Globals disabled (use captureVars=True)]\n"
+_DETAILS = ("default", "brief", "verbose", "verbose-vars-not-captured")
 
 
 class DefaultException(Exception):
@@ -86,20 +97,29 @@ def _safe_repr(value: object) -> str:
 def format_frames(
     frames: Sequence[FrameTuple], write: Callable[[str], object], detail: str = "default"
 ) -> None:
-    """Write ``frames`` through ``write`` in one of three layouts.
+    """Write ``frames`` through ``write`` in one of the layouts below.
 
     Args:
         frames: ``(function, file, line, locals, globals)`` tuples, oldest first.
         write: called with each piece of text.
         detail: ``"default"`` (like the standard library), ``"brief"``
-            (``file:line:function``), or ``"verbose"`` (with locals and globals
-            when they were captured).
+            (``file:line:function``), ``"verbose"`` (with the repr of each
+            captured local and global), or ``"verbose-vars-not-captured"``
+            (verbose frame lines, then a note that variables were not captured).
 
     Raises:
         ValueError: for another ``detail``.
     """
-    if detail not in ("default", "brief", "verbose", "verbose-vars-not-captured"):
-        raise ValueError(f"detail must be 'default', 'brief' or 'verbose', not {detail!r}")
+    _write_frames(frames, write, detail, vars_are_reprs=False)
+    if detail == "verbose-vars-not-captured":
+        write(_VERBOSE_NOT_CAPTURED)
+
+
+def _write_frames(
+    frames: Sequence[FrameTuple], write: Callable[[str], object], detail: str, vars_are_reprs: bool
+) -> None:
+    if detail not in _DETAILS:
+        raise ValueError(f"detail must be one of {', '.join(_DETAILS)}, not {detail!r}")
     for func, filename, lineno, local_vars, global_vars in frames:
         if detail == "brief":
             write(f"{filename}:{lineno}:{func}\n")
@@ -111,11 +131,17 @@ def format_frames(
         else:
             write(f"{filename}:{lineno}: {func}(...)\n")
             write(" [ Locals ]\n")
-            for name, val in local_vars:
-                write(f"  {name} : {val}\n")
+            _write_vars(local_vars, write, vars_are_reprs)
             write(" ( Globals )\n")
-            for name, val in global_vars:
-                write(f"  {name} : {val}\n")
+            _write_vars(global_vars, write, vars_are_reprs)
+
+
+def _write_vars(
+    pairs: Sequence[tuple[str, object]], write: Callable[[str], object], are_reprs: bool
+) -> None:
+    for name, value in pairs:
+        text = value if are_reprs else _safe_repr(value)
+        write(f"  {name} : {text}\n")
 
 
 class _Code:
@@ -153,24 +179,45 @@ class _Traceback:
         self.tb_next: _Traceback | None = _Traceback(rest) if rest else None
 
 
+def _captured_vars(
+    frame: FrameType,
+) -> tuple[list[tuple[str, object]], list[tuple[str, object]]]:
+    """Copy a frame's locals and globals as ``(name, value)`` pairs, in their order."""
+    f_locals = frame.f_locals
+    f_globals = frame.f_globals
+    local_vars = [(k, v) for k, v in f_locals.items() if k != "__builtins__"]
+    if f_locals is f_globals:
+        return local_vars, []  # module level: its globals are already its locals
+    return local_vars, [(k, v) for k, v in f_globals.items() if k != "__builtins__"]
+
+
 def _extract_frames(tb: TracebackType | None, capture_vars: bool) -> list[FrameTuple]:
     frames: list[FrameTuple] = []
     while tb is not None:
         frame = tb.tb_frame
-        local_vars: Sequence[tuple[str, str]] = ()
-        global_vars: Sequence[tuple[str, str]] = ()
+        local_vars: Sequence[tuple[str, object]] = ()
+        global_vars: Sequence[tuple[str, object]] = ()
         if capture_vars:
-            local_vars = [(k, _safe_repr(v)) for k, v in sorted(frame.f_locals.items())]
-            global_vars = [
-                (k, _safe_repr(v))
-                for k, v in sorted(frame.f_globals.items())
-                if not k.startswith("__")
-            ]
+            local_vars, global_vars = _captured_vars(frame)
         frames.append(
             (frame.f_code.co_name, frame.f_code.co_filename, tb.tb_lineno, local_vars, global_vars)
         )
         tb = tb.tb_next
     return frames
+
+
+def _frames_with_reprs(frames: Sequence[FrameTuple]) -> list[FrameTuple]:
+    """Return ``frames`` with every captured value replaced by its repr."""
+    return [
+        (
+            func,
+            filename,
+            lineno,
+            [(k, _safe_repr(v)) for k, v in local_vars],
+            [(k, _safe_repr(v)) for k, v in global_vars],
+        )
+        for func, filename, lineno, local_vars, global_vars in frames
+    ]
 
 
 class Failure(BaseException):
@@ -193,6 +240,9 @@ class Failure(BaseException):
     # A BaseException subclass, as Twisted's is, so a Failure can itself be
     # raised; all state lives in __dict__ so copies and pickles stay plain.
     pickled = 0
+    # Whether captured values in the frames are already reprs (after cleaning
+    # or unpickling); a class default keeps it off the common creation path.
+    _vars_are_reprs = False
     stack: list[FrameTuple]
 
     def __init__(
@@ -227,6 +277,9 @@ class Failure(BaseException):
         self.value: Any = exc_value
         self.tb: TracebackType | None = exc_tb
         self._parents: list[str] | None = None
+        if captureVars:
+            # Now, while the frames still hold the values they had at the raise.
+            self._frames = _extract_frames(exc_tb, True)
 
     @classmethod
     def _withoutTraceback(cls, value: BaseException) -> Failure:
@@ -320,13 +373,18 @@ class Failure(BaseException):
     def cleanFailure(self) -> None:
         """Drop the live traceback, keeping its frames as plain tuples.
 
-        After this the Failure pins no frames (and none of their locals).
+        Captured variables are replaced by their reprs (once, however often
+        this is called).  After this the Failure pins no frames and none of
+        their locals.
         """
         if self.tb is not None:
             self.frames  # noqa: B018 - extract before dropping the traceback
             self.tb = None
             if isinstance(self.value, BaseException):
                 self.value.__traceback__ = None
+        if self.captureVars and not self._vars_are_reprs:
+            self._frames = _frames_with_reprs(self.frames)
+            self._vars_are_reprs = True
 
     def getTracebackObject(self) -> TracebackType | _Traceback | None:
         """Return the live traceback, or one rebuilt from the stored frames."""
@@ -338,16 +396,10 @@ class Failure(BaseException):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_frames"] = [
-            (
-                func,
-                filename,
-                lineno,
-                [(k, _safe_repr(v)) for k, v in local_vars],
-                [(k, _safe_repr(v)) for k, v in global_vars],
-            )
-            for func, filename, lineno, local_vars, global_vars in self.frames
-        ]
+        # Captured values travel as reprs; already-converted ones are not
+        # converted again (Twisted would repr the reprs).
+        state["_frames"] = self.frames if self._vars_are_reprs else _frames_with_reprs(self.frames)
+        state["_vars_are_reprs"] = True
         state["tb"] = None
         state["parents"] = None
         state["_parents"] = self.parents
@@ -411,10 +463,13 @@ class Failure(BaseException):
         else:
             write("Traceback (most recent call last):\n")
         if self.frames:
-            format_frames(self.stack[-traceupLength:], write, format_detail)
+            are_reprs = self._vars_are_reprs
+            _write_frames(self.stack[-traceupLength:], write, format_detail, are_reprs)
             if self.stack:
                 write(f"{EXCEPTION_CAUGHT_HERE}\n")
-            format_frames(self.frames, write, format_detail)
+            _write_frames(self.frames, write, format_detail, are_reprs)
+            if format_detail == "verbose-vars-not-captured":
+                write(_VERBOSE_NOT_CAPTURED)
         elif detail != "brief":
             write("Failure: ")
         if detail != "brief":
@@ -423,8 +478,6 @@ class Failure(BaseException):
         if isinstance(self.value, Failure):
             write(f" (chained Failure)\n{self.value.getTraceback(detail=detail)}")
         if detail == "verbose":
-            if not self.captureVars:
-                write(" [Capture of Locals and Globals disabled (use captureVars=True)]\n")
             write(f"*--- End of Failure #{self.count} ---\n")
 
     def printBriefTraceback(

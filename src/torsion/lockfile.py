@@ -9,7 +9,6 @@ broken.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 
 __all__ = ["FilesystemLock", "isLocked"]
@@ -52,14 +51,12 @@ class FilesystemLock:
             try:
                 os.symlink(str(os.getpid()), self.name)
             except FileExistsError:
+                # Other errors (EINVAL: a regular file is in the way) propagate:
+                # that is a problem to report, not a lock to wait for.
                 try:
                     pid = int(os.readlink(self.name))
                 except FileNotFoundError:
                     continue  # released in the meantime: try again
-                except (OSError, ValueError) as exc:
-                    if isinstance(exc, OSError) and exc.errno == errno.EINVAL:
-                        return False  # a regular file, not our kind of lock
-                    raise
                 if _pid_alive(pid):
                     return False
                 with contextlib.suppress(FileNotFoundError):
@@ -74,12 +71,12 @@ class FilesystemLock:
         """Release the lock.
 
         Raises:
-            ValueError: when this process does not hold it.
+            ValueError: when another process holds it (or the link does not
+                name a process id).
+            OSError: when the link cannot be read, e.g. ``FileNotFoundError``
+                when there is no lock at all (as in Twisted).
         """
-        try:
-            pid = os.readlink(self.name)
-        except FileNotFoundError:
-            raise ValueError(f"lock {self.name!r} is not held") from None
+        pid = os.readlink(self.name)
         if int(pid) != os.getpid():
             raise ValueError(f"lock {self.name!r} is held by process {pid}, not this one")
         os.remove(self.name)

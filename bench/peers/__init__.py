@@ -1,0 +1,1 @@
+"""The peers' servers measured by bench sections, one module per protocol."""
