@@ -186,7 +186,7 @@ class UserError(ConnectError):
     MESSAGE = "User aborted connection"
 
 
-class TimeoutError(UserError):  # noqa: A001 - mirrors twisted.internet.error.TimeoutError
+class TimeoutError(UserError):  # mirrors twisted.internet.error.TimeoutError
     MESSAGE = "User timeout caused connection failure"
 
 

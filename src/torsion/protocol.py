@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from torsion import error
 from torsion.defer import CancelledError, Deferred
@@ -108,7 +108,7 @@ class Factory:
     noisy = True
 
     @classmethod
-    def forProtocol(cls, protocol: Callable[..., Any], *args: Any, **kwargs: Any) -> Factory:
+    def forProtocol(cls, protocol: Callable[..., Any], *args: Any, **kwargs: Any) -> Self:
         """Return a factory of this class whose ``protocol`` is ``protocol``.
 
         Extra arguments go to the factory's constructor.
@@ -315,9 +315,7 @@ class ClientCreator:
                 d.errback(Failure(CancelledError()))
 
         d: Deferred[Any] = Deferred(cancel)
-        factory = _InstanceFactory(
-            self.reactor, self.protocolClass(*self.args, **self.kwargs), d
-        )
+        factory = _InstanceFactory(self.reactor, self.protocolClass(*self.args, **self.kwargs), d)
         connector = method(factory=factory, *args, **kwargs)  # noqa: B026
         return d
 

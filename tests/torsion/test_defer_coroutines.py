@@ -644,6 +644,7 @@ class TestFromFuture:
 
 
 class TestPluginAsync:
+    @pytest.mark.torsion_asyncio
     async def test_async_test_awaits_deferred(self) -> None:
         """The torsion pytest plugin runs ``async def`` tests: a Deferred fired later from
         the event loop can be awaited."""
@@ -651,10 +652,19 @@ class TestPluginAsync:
         asyncio.get_running_loop().call_later(0.01, d.callback, 41)
         assert (await d) + 1 == 42
 
+    @pytest.mark.torsion_asyncio
     async def test_async_test_awaits_future_via_from_future(self) -> None:
         """Inside an async test, an asyncio coroutine can be awaited via fromFuture."""
         task = asyncio.ensure_future(asyncio.sleep(0.01, result="slept"))
         assert await Deferred.fromFuture(task) == "slept"
+
+    async def test_async_test_runs_on_a_reactor(self, reactor: Any) -> None:
+        """By default an async test runs on the ``reactor`` fixture's reactor: a
+        delayed call of that reactor fires a Deferred the test awaits."""
+        d: Deferred[int] = Deferred()
+        reactor.callLater(0.01, d.callback, 41)
+        assert reactor.running
+        assert (await d) + 1 == 42
 
     def test_returning_deferred_is_waited_for(self) -> Deferred[None]:
         """A test returning a Deferred is run until that Deferred fires (here from another
@@ -687,6 +697,7 @@ class TestPluginAsync:
                 raise Boom("inside")
         assert not lock.locked
 
+    @pytest.mark.torsion_asyncio
     async def test_await_failure_in_async_test(self) -> None:
         """In an async test, awaiting a Deferred failed from the loop raises there."""
         d: Deferred[int] = Deferred()

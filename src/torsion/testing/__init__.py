@@ -2,6 +2,13 @@
 
 * Assertions on Deferreds without running a reactor:
   :func:`success_result_of`, :func:`failure_result_of`, :func:`assert_no_result`.
+* Test doubles mirroring ``twisted.internet.testing``:
+  :class:`StringTransport` (records writes and close requests),
+  :class:`StringTransportWithDisconnection`, :class:`MemoryReactor` (records
+  ``listenTCP``/``connectTCP``... calls) and :class:`MemoryReactorClock` (the
+  same, plus a :class:`torsion.task.Clock`).
+* :func:`connect_pair`: a client and a server protocol joined in memory; the
+  returned :class:`Pump` moves bytes between them on ``flush()``.
 * A pytest plugin (loaded automatically once torsion is installed): a test may
   be ``async def`` or return a Deferred and is run to completion; the
   ``clock`` fixture gives a deterministic :class:`torsion.task.Clock`; a
@@ -17,10 +24,36 @@ Example::
         assert success_result_of(succeed(2).addCallback(lambda n: n * 2)) == 4
 """
 
+from torsion.testing._reactor import (
+    FakeConnector,
+    FakePort,
+    MemoryReactor,
+    MemoryReactorClock,
+)
 from torsion.testing._results import (
     assert_no_result,
     failure_result_of,
     success_result_of,
 )
+from torsion.testing._transports import (
+    Pump,
+    PumpTransport,
+    StringTransport,
+    StringTransportWithDisconnection,
+    connect_pair,
+)
 
-__all__ = ["assert_no_result", "failure_result_of", "success_result_of"]
+__all__ = [
+    "FakeConnector",
+    "FakePort",
+    "MemoryReactor",
+    "MemoryReactorClock",
+    "Pump",
+    "PumpTransport",
+    "StringTransport",
+    "StringTransportWithDisconnection",
+    "assert_no_result",
+    "connect_pair",
+    "failure_result_of",
+    "success_result_of",
+]

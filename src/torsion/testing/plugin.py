@@ -1,8 +1,14 @@
 """The torsion pytest plugin, registered through the ``pytest11`` entry point.
 
 * ``async def`` tests, and tests returning a Deferred, are run to completion
-  (``torsion_timeout`` ini option or ``@pytest.mark.torsion_timeout(seconds)``;
-  default 60 seconds).
+  on a fresh torsion reactor (the ``reactor`` fixture's, when the test asks
+  for it), which is stopped afterwards so its shutdown closes what the test
+  left open (``torsion_timeout`` ini option or
+  ``@pytest.mark.torsion_timeout(seconds)``; default 60 seconds).
+  ``@pytest.mark.torsion_asyncio`` runs the test on a fresh asyncio loop
+  instead, for tests of asyncio interplay.
+* ``reactor`` fixture: a new reactor of the backend named by
+  ``TORSION_REACTOR`` (the platform default otherwise), closed after the test.
 * ``clock`` fixture: a fresh :class:`torsion.task.Clock`.
 * A failure logged as unhandled (a failing Deferred garbage-collected with
   nobody handling its error) during a test fails that test.  The
@@ -15,14 +21,16 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 import pytest
 
 from torsion.defer import Deferred
 from torsion.failure import Failure
+from torsion.reactor import new_reactor
 from torsion.task import Clock
-from torsion.testing._driver import run_to_completion
+from torsion.testing._driver import run_on_reactor, run_to_completion
 
 __all__ = ["LoggedFailures"]
 
@@ -63,6 +71,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "torsion_timeout(seconds): how long this test's Deferred may take"
     )
+    config.addinivalue_line(
+        "markers", "torsion_asyncio: drive this async test on an asyncio loop, not a reactor"
+    )
 
 
 def _timeout(item: pytest.Function) -> float:
@@ -80,15 +91,41 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
     if inspect.iscoroutinefunction(func):
-        run_to_completion(lambda: func(**kwargs), _timeout(pyfuncitem))
+        _drive(pyfuncitem, lambda: func(**kwargs))
         return True
     if inspect.isgeneratorfunction(func):
         return None
     result = func(**kwargs)
     if isinstance(result, Deferred):
         deferred = result
-        run_to_completion(lambda: deferred, _timeout(pyfuncitem))
+        _drive(pyfuncitem, lambda: deferred)
     return True
+
+
+def _drive(item: pytest.Function, start: Callable[[], Any]) -> None:
+    timeout = _timeout(item)
+    if item.get_closest_marker("torsion_asyncio") is not None:
+        run_to_completion(start, timeout)
+        return
+    reactor = item.funcargs.get("reactor")
+    if reactor is None:
+        reactor = new_reactor()
+        try:
+            run_on_reactor(reactor, start, timeout)
+        finally:
+            _close_reactor(reactor)
+    else:
+        run_on_reactor(reactor, start, timeout)
+
+
+def _close_reactor(reactor: Any) -> None:
+    if reactor.running:
+        reactor.crash()
+    reactor.disconnectAll()
+    reactor._stopThreadPool()
+    close = getattr(reactor, "close", None)
+    if close is not None:
+        close()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -120,6 +157,14 @@ def _handler_for(item: pytest.Item) -> LoggedFailures:
 def logged_failures(request: pytest.FixtureRequest) -> Iterator[LoggedFailures]:
     """The failures logged as unhandled so far in this test; ``flush`` takes them."""
     yield _handler_for(request.node)
+
+
+@pytest.fixture
+def reactor() -> Iterator[Any]:
+    """A new reactor (backend from ``TORSION_REACTOR``), cleaned up after the test."""
+    created = new_reactor()
+    yield created
+    _close_reactor(created)
 
 
 @pytest.fixture
