@@ -17,8 +17,10 @@ from bench.servers import serve
 from bench.tools import build_c_tool
 
 CONNECTIONS = 50
-PEERS = ("torsion", "twisted", "asyncio")
-"""torsion means its default (epoll) backend; more backends join as cases below."""
+PEERS = ("torsion", "twisted", "asyncio", "uvloop", "torsion-asyncio", "torsion-uvloop")
+"""``torsion`` is its default (epoll) backend; ``torsion-asyncio`` and ``torsion-uvloop``
+run torsion protocols on those loops, to compare with the raw ``asyncio`` and ``uvloop``
+protocols."""
 
 
 def _echo(peer: str, size: int) -> Measure:

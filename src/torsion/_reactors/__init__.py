@@ -17,6 +17,8 @@ BACKENDS: dict[str, str] = {
     "epoll": "torsion._reactors._epoll:EPollReactor",
     "poll": "torsion._reactors._poll:PollReactor",
     "select": "torsion._reactors._select:SelectReactor",
+    "asyncio": "torsion._reactors._asyncio:AsyncioReactor",
+    "uvloop": "torsion._reactors._uvloop:UVLoopReactor",
 }
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from torsion import error
 from torsion._logging import log_failure
 from torsion._reactors._base import ReactorBase
+from torsion._reactors._mixins import ProcessMixin, SSLMixin, UDPMixin, UNIXMixin
 from torsion.failure import Failure
 
 if TYPE_CHECKING:
@@ -84,11 +85,12 @@ class _Waker:
         return "waker"
 
 
-class PosixReactorBase(ReactorBase):
+class PosixReactorBase(ReactorBase, UDPMixin, UNIXMixin, SSLMixin, ProcessMixin):
     """A reactor over file descriptors, with TCP."""
 
     def __init__(self) -> None:
         super().__init__()
+        self._closed = False
         self._waker = _Waker()
         self.addReader(self._waker)
         self._internalReaders = {self._waker}
@@ -128,6 +130,29 @@ class PosixReactorBase(ReactorBase):
     def wakeUp(self) -> None:
         """Interrupt ``doIteration`` (from any thread)."""
         self._waker.wakeUp()
+
+    def close(self) -> None:
+        """Release the reactor's own descriptors (the waker, the poller).
+
+        For a reactor that will not run again (tests create many): it closes
+        neither connections nor ports, which the shutdown event does.  Calling
+        it twice does nothing.
+
+        Raises:
+            RuntimeError: when the reactor is running.
+        """
+        if self._started:
+            raise RuntimeError("can't close a running reactor: stop it first")
+        if self._closed:
+            return
+        self._closed = True
+        self.removeReader(self._waker)
+        self._internalReaders.discard(self._waker)
+        self._waker.close()
+        self._close_poller()
+
+    def _close_poller(self) -> None:
+        """Close the backend's own descriptor, if it has one."""
 
     def disconnectAll(self) -> None:
         """Close every connection with ConnectionLost (part of shutdown)."""

@@ -1,0 +1,9 @@
+"""Reactor methods for this transport family (being written; see the issue)."""
+
+from __future__ import annotations
+
+__all__ = ["SSLMixin"]
+
+
+class SSLMixin:
+    """Adds this family's methods to the reactor."""
