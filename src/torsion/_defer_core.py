@@ -521,7 +521,13 @@ class Deferred(Generic[_T]):
     # -- awaiting and adapting -------------------------------------------------
     def __await__(self) -> Generator[Any, Any, _T]:
         if not self.called or self.paused:
-            # The driver sends the result back in, or throws the failure.
+            if not _driving:
+                # Awaited from an asyncio task, not from torsion's driver:
+                # wait through an asyncio Future (cancelling it cancels us).
+                from asyncio import get_running_loop  # noqa: PLC0415
+
+                return (yield from self.asFuture(get_running_loop()).__await__())
+            # Our driver sends the result back in, or throws the failure.
             return (yield self)  # type: ignore[no-any-return]
         result = self.result
         if isinstance(result, Failure):
@@ -812,6 +818,24 @@ def _inline_callbacks(result: object, state: _InlineState) -> None:
         state.sync_result = result
         return
     state.waitingOn = None
+    global _driving
+    _driving += 1
+    try:
+        _step(result, state)
+    finally:
+        _driving -= 1
+
+
+#: How many of torsion's generator drivers are stepping right now; a Deferred
+#: awaited outside of them is being awaited by an asyncio task.
+_driving = 0
+
+
+def _resume_with_none(_: object) -> None:
+    return None
+
+
+def _step(result: object, state: _InlineState) -> None:
     gen = state.gen
     run = state.context.run
     send = gen.send
@@ -836,6 +860,13 @@ def _inline_callbacks(result: object, state: _InlineState) -> None:
         if not isinstance(result, Deferred):
             if type(result) is CoroutineType or type(result) is GeneratorType:
                 result = _cancellableInlineCallbacks(result)
+            elif getattr(result, "_asyncio_future_blocking", None) is not None:
+                # An asyncio Future awaited (asyncio backend): wait for it, then
+                # resume the coroutine with None; the Future's own __await__
+                # then reads its result (or raises its exception).
+                future: Any = result
+                future._asyncio_future_blocking = False
+                result = Deferred.fromFuture(future).addBoth(_resume_with_none)
             else:
                 continue  # a plain value is sent straight back
         if not result.called:

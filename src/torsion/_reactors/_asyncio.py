@@ -55,6 +55,7 @@ class AsyncioReactor(PosixReactorBase):
         self._readers: dict[int, Any] = {}
         self._writers: dict[int, Any] = {}
         self._timers: dict[DelayedCall, asyncio.TimerHandle] = {}
+        self._live_transports: set[AsyncioTCPTransport] = set()
         self._owns_loop_run = False
         if eventloop is None:
             self._asyncioEventloop.set_exception_handler(_report_loop_error)
@@ -93,7 +94,9 @@ class AsyncioReactor(PosixReactorBase):
         try:
             call.func(*call.args, **call.kw)
         except BaseException:
-            log_failure(Failure(), f"Unhandled error in a delayed call {call!r}:", "torsion.reactor")
+            log_failure(
+                Failure(), f"Unhandled error in a delayed call {call!r}:", "torsion.reactor"
+            )
 
     def getDelayedCalls(self) -> list[DelayedCall]:
         return list(self._timers)
@@ -248,7 +251,7 @@ class AsyncioReactor(PosixReactorBase):
 
     def disconnectAll(self) -> None:
         super().disconnectAll()
-        for transport in list(_live_transports(self)):
+        for transport in list(self._live_transports):
             transport.loseConnection()
 
 
@@ -266,10 +269,6 @@ def _report_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any])
         loop.default_exception_handler(context)
 
 
-def _live_transports(reactor: AsyncioReactor) -> list[AsyncioTCPTransport]:
-    return [t for t in AsyncioTCPTransport._live if t.reactor is reactor]
-
-
 class AsyncioTCPTransport:
     """A torsion ``ITCPTransport`` over an asyncio transport.
 
@@ -278,7 +277,6 @@ class AsyncioTCPTransport:
     ``resume_writing`` and is relayed to a registered producer.
     """
 
-    _live: set[AsyncioTCPTransport] = set()
     highWater = 65536
     lowWater = 16384
 
@@ -297,7 +295,7 @@ class AsyncioTCPTransport:
         self._aborted = False
         self._read_eof = False
         transport.set_write_buffer_limits(high=self.highWater, low=self.lowWater)
-        AsyncioTCPTransport._live.add(self)
+        reactor._live_transports.add(self)
 
     def getHandle(self) -> socket.socket:
         return self._transport.get_extra_info("socket")  # type: ignore[no-any-return]
@@ -406,7 +404,7 @@ class AsyncioTCPTransport:
     def _lost(self, exc: BaseException | None) -> Failure:
         self.disconnected = 1
         self.connected = 0
-        AsyncioTCPTransport._live.discard(self)
+        self.reactor._live_transports.discard(self)
         producer, self.producer = self.producer, None
         if producer is not None:
             try:
@@ -445,7 +443,7 @@ class _ProtocolAdapter(asyncio.Protocol):
             log_failure(Failure(), "Unhandled error in buildProtocol:", "torsion.reactor")
             protocol = None
         if protocol is None:
-            AsyncioTCPTransport._live.discard(wrapper)
+            self._reactor._live_transports.discard(wrapper)
             transport.close()
             return
         self._protocol = protocol
@@ -603,14 +601,12 @@ class AsyncioConnector:
         self.state = "disconnected"
         self.transport: AsyncioTCPTransport | None = None
         self._attempt: asyncio.Task[Any] | None = None
-        self._stopped_by_user = False
         self.factoryStarted = False
 
     def connect(self) -> None:
         if self.state != "disconnected":
             raise RuntimeError(f"can't connect in this state: {self.state}")
         self.state = "connecting"
-        self._stopped_by_user = False
         if not self.factoryStarted:
             self.factory.doStart()
             self.factoryStarted = True
@@ -637,7 +633,7 @@ class AsyncioConnector:
             else:
                 _, adapter = await attempt
         except asyncio.CancelledError:
-            self._failed(error.UserError() if self._stopped_by_user else error.UserError())
+            self._failed(error.UserError())
             return
         except TimeoutError:
             self._failed(error.TimeoutError())
@@ -669,7 +665,6 @@ class AsyncioConnector:
     def stopConnecting(self) -> None:
         if self.state != "connecting" or self._attempt is None:
             raise error.NotConnectingError("we're not trying to connect")
-        self._stopped_by_user = True
         self._attempt.cancel()
 
     def disconnect(self) -> None:
