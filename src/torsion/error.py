@@ -34,6 +34,7 @@ __all__ = [
     "DNSLookupError",
     "InvalidAddressError",
     "MessageLengthError",
+    "MulticastJoinError",
     "NoRouteError",
     "NotConnectingError",
     "NotListeningError",
@@ -119,6 +120,14 @@ class MessageLengthError(_Described):
     """A datagram was too long to send."""
 
     MESSAGE = "Message is too long to send"
+
+
+class MulticastJoinError(Exception):
+    """Joining or leaving a multicast group failed.
+
+    Mirrors ``twisted.internet.error.MulticastJoinError``: the arguments are
+    the group, the interface, then the OS error's number and text.
+    """
 
 
 class DNSLookupError(_Described, OSError):

@@ -450,8 +450,18 @@ class DatagramProtocol(AbstractDatagramProtocol):
         """A connected UDP port's peer refused a datagram (an ICMP error)."""
 
 
-class ConnectedDatagramProtocol(DatagramProtocol):
-    """A protocol for a connected datagram socket (deprecated in Twisted; kept for ports)."""
+class ConnectedDatagramProtocol(AbstractDatagramProtocol):
+    """A protocol for a connected datagram socket (a UNIX datagram client).
+
+    It only ever hears from its one peer, so ``datagramReceived`` takes no
+    address.
+    """
+
+    def datagramReceived(self, datagram: bytes) -> None:  # type: ignore[override]
+        """Called with each datagram from the peer."""
 
     def connectionFailed(self, failure: Failure) -> None:
         """Connecting failed."""
+
+    def connectionRefused(self) -> None:
+        """The peer refused a datagram (nobody is listening any more)."""

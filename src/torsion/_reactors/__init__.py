@@ -19,6 +19,7 @@ BACKENDS: dict[str, str] = {
     "select": "torsion._reactors._select:SelectReactor",
     "asyncio": "torsion._reactors._asyncio:AsyncioReactor",
     "uvloop": "torsion._reactors._uvloop:UVLoopReactor",
+    "tk": "torsion._reactors._tk:TkReactor",
 }
 
 

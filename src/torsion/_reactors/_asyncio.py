@@ -21,6 +21,8 @@ import asyncio
 import functools
 import signal
 import socket
+import struct
+from collections.abc import Callable
 from typing import Any, cast
 
 from torsion import error
@@ -54,8 +56,10 @@ class AsyncioReactor(PosixReactorBase):
         self._asyncioEventloop = eventloop if eventloop is not None else asyncio.new_event_loop()
         self._readers: dict[int, Any] = {}
         self._writers: dict[int, Any] = {}
-        self._timers: dict[DelayedCall, asyncio.TimerHandle] = {}
+        self._armed: asyncio.TimerHandle | None = None
+        self._armed_at = 0.0
         self._live_transports: set[AsyncioTCPTransport] = set()
+        self._live_ports: set[AsyncioPort] = set()
         self._owns_loop_run = False
         if eventloop is None:
             self._asyncioEventloop.set_exception_handler(_report_loop_error)
@@ -63,46 +67,39 @@ class AsyncioReactor(PosixReactorBase):
         self.seconds = self._asyncioEventloop.time
 
     # -- time ---------------------------------------------------------------------
+    # Timers live in the base class's heap, so calls due at the same time run
+    # in the order they were scheduled (the loop's own heap does not promise
+    # that) and cancelling many is cheap; one loop timer is armed for the
+    # earliest.  The loop may run a timer up to its clock resolution early
+    # (uvloop: a millisecond): ``runUntilCurrent`` then finds nothing due and
+    # the timer is armed again, so no call ever runs before its time.
     def callLater(
-        self, delay: float, callable: Any, *args: object, **kw: object
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
     ) -> DelayedCall:
-        if delay < 0:
-            raise ValueError(f"delay must be >= 0, not {delay!r}")
-        call = DelayedCall(
-            self.seconds() + delay, callable, args, kw, self._cancel_timer, self._reschedule,
-            seconds=self.seconds,
-        )
-        self._timers[call] = self._asyncioEventloop.call_at(call.time, self._fire_timer, call)
+        call = super().callLater(delay, callable, *args, **kw)
+        self._arm(call.time)
         return call
 
-    def _cancel_timer(self, call: DelayedCall) -> None:
-        handle = self._timers.pop(call, None)
-        if handle is not None:
-            handle.cancel()
+    def _moveCallEarlier(self, call: DelayedCall) -> None:
+        super()._moveCallEarlier(call)
+        self._arm(call.time)
 
-    def _reschedule(self, call: DelayedCall) -> None:
-        self._cancel_timer(call)
-        self._timers[call] = self._asyncioEventloop.call_at(call.time, self._fire_timer, call)
+    def _arm(self, when: float) -> None:
+        """Have the loop run the timers at ``when`` (or earlier, if armed so already)."""
+        armed = self._armed
+        if armed is not None:
+            if self._armed_at <= when:
+                return
+            armed.cancel()
+        self._armed_at = when
+        self._armed = self._asyncioEventloop.call_at(when, self._run_timers)
 
-    def _fire_timer(self, call: DelayedCall) -> None:
-        if call.delayed_time:
-            call.activate_delay()
-            self._timers[call] = self._asyncioEventloop.call_at(call.time, self._fire_timer, call)
-            return
-        self._timers.pop(call, None)
-        call.called = True
-        try:
-            call.func(*call.args, **call.kw)
-        except BaseException:
-            log_failure(
-                Failure(), f"Unhandled error in a delayed call {call!r}:", "torsion.reactor"
-            )
-
-    def getDelayedCalls(self) -> list[DelayedCall]:
-        return list(self._timers)
-
-    def timeout(self) -> float | None:
-        return None
+    def _run_timers(self) -> None:
+        self._armed = None
+        self.runUntilCurrent()
+        wait = self.timeout()
+        if wait is not None:
+            self._arm(self.seconds() + wait)
 
     # -- threads --------------------------------------------------------------------
     def callFromThread(self, f: Any, *args: Any, **kw: Any) -> None:
@@ -133,6 +130,9 @@ class AsyncioReactor(PosixReactorBase):
         """Run the loop until ``stop()``."""
         loop = self._asyncioEventloop
         self.startRunning()
+        if not self._started:  # crashed by a startup trigger: nothing to run
+            self.running = False
+            return
         self._owns_loop_run = True
         if installSignalHandlers:
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -143,12 +143,21 @@ class AsyncioReactor(PosixReactorBase):
                 self._signals_installed[int(signum)] = None
         try:
             loop.run_forever()
+            if self._startedBefore:
+                # Stopped: the shutdown event dropped every connection, and
+                # the loop reports that (closing the sockets) on its next turns.
+                for _ in range(3):
+                    loop.call_soon(loop.stop)
+                    loop.run_forever()
         finally:
             for installed in list(self._signals_installed):
                 loop.remove_signal_handler(installed)
             self._signals_installed.clear()
             self._owns_loop_run = False
             self.running = False
+            if self._started:  # run_forever() raised, or the loop was stopped under us
+                self._started = False
+                self._addStartTrigger()
 
     def _signal_stop(self, signum: int) -> None:
         self._handleSignal(signum, None)
@@ -163,6 +172,7 @@ class AsyncioReactor(PosixReactorBase):
     def crash(self) -> None:
         self._started = False
         self.running = False
+        self._addStartTrigger()
         if self._owns_loop_run:
             self._asyncioEventloop.stop()
 
@@ -173,6 +183,9 @@ class AsyncioReactor(PosixReactorBase):
 
     def close(self) -> None:
         """Release the reactor's descriptors (and its loop, if it created it)."""
+        if self._armed is not None:
+            self._armed.cancel()
+            self._armed = None
         self.removeReader(self._waker)
         self._waker.close()
         if not self._asyncioEventloop.is_running() and not self._asyncioEventloop.is_closed():
@@ -250,12 +263,19 @@ class AsyncioReactor(PosixReactorBase):
         return c
 
     def disconnectAll(self) -> None:
+        """Close every port and drop every connection (ConnectionLost), as other backends do."""
         super().disconnectAll()
+        for port in list(self._live_ports):
+            port._close()
         for transport in list(self._live_transports):
-            transport.loseConnection()
+            transport._drop()
 
 
 def _noop() -> None:
+    pass
+
+
+def _ignore_write(data: object) -> None:
     pass
 
 
@@ -283,8 +303,8 @@ class AsyncioTCPTransport:
     def __init__(self, transport: asyncio.Transport, reactor: AsyncioReactor) -> None:
         self._transport = transport
         self.reactor = reactor
-        self.write = transport.write
-        self.writeSequence = transport.writelines
+        self.write: Callable[[Any], object] = transport.write
+        self.writeSequence: Callable[[Any], object] = transport.writelines
         self.connected = 1
         self.disconnecting = 0
         self.disconnected = 0
@@ -293,7 +313,9 @@ class AsyncioTCPTransport:
         self.streamingProducer = False
         self._write_paused = False
         self._aborted = False
+        self._dropped = False
         self._read_eof = False
+        self._write_eof_sent = False
         transport.set_write_buffer_limits(high=self.highWater, low=self.lowWater)
         reactor._live_transports.add(self)
 
@@ -315,14 +337,43 @@ class AsyncioTCPTransport:
         self._transport.close()
 
     def abortConnection(self) -> None:
-        if self.disconnected:
+        """Close at once, dropping anything buffered; the peer sees a reset."""
+        if self.disconnected or self._aborted:
             return
         self._aborted = True
+        self._stop_writing()
+        # asyncio's abort() closes with a FIN; an abort must reset (RST).
+        skt = self._transport.get_extra_info("socket")
+        try:
+            skt.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (OSError, AttributeError):
+            pass
         self._transport.abort()
 
+    def _drop(self) -> None:
+        """Close at once for the reactor's shutdown: the protocol hears ConnectionLost."""
+        if self.disconnected:
+            return
+        self._dropped = True
+        self._stop_writing()
+        self._transport.abort()
+
+    def _stop_writing(self) -> None:
+        # Writes to a closed (or write-closed) connection are ignored, as on
+        # the other backends; the loop's transports would raise instead.
+        self.write = _ignore_write
+        self.writeSequence = _ignore_write
+
     def loseWriteConnection(self) -> None:
+        """Half-close: send what is buffered, then shut down our sending side."""
+        if self.disconnected or self._write_eof_sent:
+            return
+        self._write_eof_sent = True
         if self._transport.can_write_eof():
             self._transport.write_eof()
+        self._stop_writing()
+        if self._read_eof:
+            self._transport.close()  # both directions are done
         writeConnectionLost = getattr(self.protocol, "writeConnectionLost", None)
         if writeConnectionLost is not None:
             self.reactor._asyncioEventloop.call_soon(writeConnectionLost)
@@ -404,6 +455,7 @@ class AsyncioTCPTransport:
     def _lost(self, exc: BaseException | None) -> Failure:
         self.disconnected = 1
         self.connected = 0
+        self._stop_writing()
         self.reactor._live_transports.discard(self)
         producer, self.producer = self.producer, None
         if producer is not None:
@@ -413,6 +465,8 @@ class AsyncioTCPTransport:
                 log_failure(Failure(), "Unhandled error stopping a producer:", "torsion.reactor")
         if self._aborted:
             return Failure(error.ConnectionAborted())
+        if self._dropped:
+            return Failure(error.ConnectionLost())
         if exc is None:
             return Failure(_DONE)
         if isinstance(exc, OSError):
@@ -472,6 +526,9 @@ class _ProtocolAdapter(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         protocol = self._protocol
+        wrapper = self._torsion_transport
+        if wrapper is not None:
+            wrapper._read_eof = True
         read_lost = getattr(protocol, "readConnectionLost", None)
         if read_lost is None:
             return None  # asyncio closes the transport
@@ -479,7 +536,9 @@ class _ProtocolAdapter(asyncio.Protocol):
             read_lost()
         except BaseException:
             self._failed(Failure())
-        return True
+        # Keep the transport open for writing, unless our side is shut
+        # already: then both directions are done and asyncio closes it.
+        return wrapper is None or not wrapper._write_eof_sent
 
     def pause_writing(self) -> None:
         if self._torsion_transport is not None:
@@ -537,6 +596,7 @@ class AsyncioPort:
         self._socket = skt
         self.factory.doStart()
         self.connected = True
+        self.reactor._live_ports.add(self)
         loop = self.reactor._asyncioEventloop
         reactor = self.reactor
 
@@ -562,17 +622,25 @@ class AsyncioPort:
         loop = self.reactor._asyncioEventloop
 
         def close() -> None:
-            if self._server is not None:
-                self._server.close()
-            elif self._socket is not None:
-                if self._serving is not None:
-                    self._serving.cancel()
-                self._socket.close()
-            self.factory.doStop()
+            self._close()
             d.callback(None)
 
         loop.call_soon(close)
         return d
+
+    def _close(self) -> None:
+        """Close the listening socket now and stop the factory (once)."""
+        if self not in self.reactor._live_ports:
+            return
+        self.reactor._live_ports.discard(self)
+        self.connected = False
+        if self._server is not None:
+            self._server.close()
+        elif self._socket is not None:
+            if self._serving is not None:
+                self._serving.cancel()
+            self._socket.close()
+        self.factory.doStop()
 
     loseConnection = stopListening
 

@@ -146,6 +146,10 @@ class ReactorBase:
         self._thread_ident: int | None = None
         self._signals_installed: dict[int, Any] = {}
         self.seconds: Callable[[], float] = time.monotonic
+        # ``running`` turns True in the "during startup" phase, as in Twisted:
+        # "before startup" triggers see False, callWhenRunning calls see True.
+        self._start_trigger_pending = False
+        self._addStartTrigger()
         self.addSystemEventTrigger("during", "shutdown", self.crash)
         self.addSystemEventTrigger("during", "shutdown", self.disconnectAll)
         self.addSystemEventTrigger("after", "shutdown", self._stopThreadPool)
@@ -199,6 +203,8 @@ class ReactorBase:
             when, _, call = heap[0]
             if call.cancelled or call.called or when != call.time:
                 heapq.heappop(heap)
+                if call.cancelled and self._cancellations > 0:
+                    self._cancellations -= 1
                 continue
             return max(0.0, when - self.seconds())
         return None
@@ -220,7 +226,8 @@ class ReactorBase:
             while heap and heap[0][0] <= now:
                 when, _, call = pop(heap)
                 if call.cancelled:
-                    self._cancellations -= 1
+                    if self._cancellations > 0:
+                        self._cancellations -= 1
                     continue
                 if call.called or when != call.time:
                     continue
@@ -285,9 +292,17 @@ class ReactorBase:
             raise error.ReactorNotRestartable()
         self._started = True
         self._stopped = False
-        self.running = True
         self._thread_ident = threading.get_ident()
         self.fireSystemEvent("startup")
+
+    def _addStartTrigger(self) -> None:
+        if not self._start_trigger_pending:
+            self._start_trigger_pending = True
+            self.addSystemEventTrigger("during", "startup", self._reallyStartRunning)
+
+    def _reallyStartRunning(self) -> None:
+        self._start_trigger_pending = False
+        self.running = True
 
     def run(self, installSignalHandlers: bool = True) -> None:
         """Run the loop until ``stop()`` (SIGINT/SIGTERM stop it when handlers are installed)."""
@@ -301,19 +316,24 @@ class ReactorBase:
 
     def mainLoop(self) -> None:
         """Iterate until the reactor is stopped or crashed."""
-        while self._started:
-            try:
-                while self._started:
-                    self.runUntilCurrent()
-                    if not self._started:
-                        break
-                    timeout = self.timeout()
-                    self.doIteration(timeout)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException:
-                log_failure(Failure(), "Unexpected error in the main loop:", "torsion.reactor")
-        self.running = False
+        try:
+            while self._started:
+                try:
+                    while self._started:
+                        self.runUntilCurrent()
+                        if not self._started:
+                            break
+                        timeout = self.timeout()
+                        self.doIteration(timeout)
+                except Exception:
+                    log_failure(Failure(), "Unexpected error in the main loop:", "torsion.reactor")
+        finally:
+            # Errors are logged and the loop goes on; anything else (KeyboardInterrupt,
+            # SystemExit, a test runner's timeout) ends run() as crash() would.
+            self.running = False
+            if self._started:
+                self._started = False
+                self._addStartTrigger()
 
     def doIteration(self, timeout: float | None) -> None:  # pragma: no cover - abstract
         """Wait at most ``timeout`` seconds for I/O and dispatch it."""
@@ -338,6 +358,7 @@ class ReactorBase:
         """Stop the loop at once, without the shutdown event."""
         self._started = False
         self.running = False
+        self._addStartTrigger()  # the startup event consumed it: a later run() needs it again
         self.wakeUp()
 
     def iterate(self, delay: float = 0.0) -> None:
@@ -354,6 +375,10 @@ class ReactorBase:
     # -- signals ----------------------------------------------------------------
     def _installSignalHandlers(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
+            if signum == signal.SIGINT and signal.getsignal(signum) is not signal.default_int_handler:
+                # Someone chose what SIGINT does (or a shell started us in the
+                # background with SIGINT ignored): leave it, as Twisted does.
+                continue
             try:
                 previous = signal.signal(signum, self._handleSignal)
             except (ValueError, OSError):  # not the main thread, or not allowed

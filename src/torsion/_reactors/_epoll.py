@@ -91,6 +91,9 @@ class EPollReactor(PosixReactorBase):
         except OSError:  # the descriptor was closed first: epoll dropped it already
             pass
 
+    def _close_poller(self) -> None:
+        self._poller.close()
+
     def getReaders(self) -> list[Any]:
         return list(self._reads.values())
 
@@ -109,6 +112,7 @@ class EPollReactor(PosixReactorBase):
             raise
         selectables = self._selectables
         reads = self._reads
+        writes = self._writes
         for fd, event in events:
             selectable = selectables.get(fd)
             if selectable is None:
@@ -120,6 +124,12 @@ class EPollReactor(PosixReactorBase):
                     if fd in reads:
                         is_read = True
                         why = CONNECTION_DONE
+                    elif fd in writes:
+                        # Let the writer find out why: a failed connect reads
+                        # its errno (refused, unreachable), a send its error.
+                        why = selectable.doWrite()
+                        if not why and selectables.get(fd) is selectable:
+                            why = CONNECTION_LOST
                     else:
                         why = CONNECTION_LOST
                 else:

@@ -92,6 +92,7 @@ class PollReactor(PosixReactorBase):
             raise
         selectables = self._selectables
         reads = self._reads
+        writes = self._writes
         for fd, event in events:
             selectable = selectables.get(fd)
             if selectable is None:
@@ -103,6 +104,12 @@ class PollReactor(PosixReactorBase):
                     if fd in reads:
                         is_read = True
                         why = CONNECTION_DONE
+                    elif fd in writes:
+                        # Let the writer find out why: a failed connect reads
+                        # its errno (refused, unreachable), a send its error.
+                        why = selectable.doWrite()
+                        if not why and selectables.get(fd) is selectable:
+                            why = CONNECTION_LOST
                     else:
                         why = CONNECTION_LOST
                 else:

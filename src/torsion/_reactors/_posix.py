@@ -64,11 +64,15 @@ class _Waker:
                 raise
 
     def doRead(self) -> None:
-        self._pending = False
+        # Drain first, then clear the flag.  The other order loses wake-ups: a
+        # thread writing between the two would have its token drained while
+        # ``_pending`` stays True, so every later wakeUp() would skip writing
+        # and a sleeping loop would never hear of thread calls again.
         try:
             os.read(self._read_fd, 8192)
         except BlockingIOError:
             pass
+        self._pending = False
 
     def connectionLost(self, reason: Failure) -> None:
         self.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torsion._reactors._asyncio import AsyncioReactor
+from torsion._reactors._asyncio import AsyncioReactor, _report_loop_error
 
 __all__ = ["UVLoopReactor"]
 
@@ -17,4 +17,7 @@ class UVLoopReactor(AsyncioReactor):
     def __init__(self) -> None:
         import uvloop  # noqa: PLC0415 - an optional dependency
 
-        super().__init__(uvloop.new_event_loop())
+        loop = uvloop.new_event_loop()
+        # Our own loop: errors the loop catches are reported like other backends'.
+        loop.set_exception_handler(_report_loop_error)
+        super().__init__(loop)

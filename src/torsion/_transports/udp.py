@@ -22,6 +22,8 @@ Facts learnt the hard way (Linux):
 * ``lo`` takes IPv4 multicast with ``IP_MULTICAST_IF`` 127.0.0.1, but has no
   IPv6 multicast route: joining an IPv6 group on it works, sending fails
   with ``ENETUNREACH``.
+* ``IP_MULTICAST_LOOP`` only governs the local copy of a datagram sent out
+  of a real interface: sent through ``lo``, it comes back whatever the mode.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from torsion import error
 from torsion._logging import log_failure
 from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred, succeed
+from torsion.error import MulticastJoinError
 from torsion.failure import Failure
 from torsion.protocol import AbstractDatagramProtocol
 
@@ -47,17 +50,16 @@ _log = logging.getLogger("torsion.udp")
 # Errors a connected socket's recv reports for an ICMP message about an
 # earlier datagram: not the port's fault, so it keeps listening.
 _ICMP_ERRNOS = frozenset(
-    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN,
-     errno.EMSGSIZE, errno.EPROTO, errno.ENOPROTOOPT}
+    {
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENETDOWN,
+        errno.EMSGSIZE,
+        errno.EPROTO,
+        errno.ENOPROTOOPT,
+    }
 )
-
-
-class MulticastJoinError(Exception):
-    """Joining or leaving a multicast group failed.
-
-    Mirrors ``twisted.internet.error.MulticastJoinError``: the arguments are
-    the group, the interface, then the OS error's number and text.
-    """
 
 
 class _UDPReactor(Protocol):
@@ -311,7 +313,8 @@ class Port:
                 self.protocol.datagramReceived(data, addr)
             except BaseException:
                 log_failure(
-                    Failure(), f"Unhandled error in {self.logPrefix()} datagramReceived:",
+                    Failure(),
+                    f"Unhandled error in {self.logPrefix()} datagramReceived:",
                     "torsion.udp",
                 )
             read += len(data)
@@ -346,7 +349,8 @@ class Port:
             refused()
         except BaseException:
             log_failure(
-                Failure(), f"Unhandled error in {self.logPrefix()} connectionRefused:",
+                Failure(),
+                f"Unhandled error in {self.logPrefix()} connectionRefused:",
                 "torsion.udp",
             )
 

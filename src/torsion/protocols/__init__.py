@@ -1,0 +1,1 @@
+"""Reusable protocols and protocol helpers, mirroring ``twisted.protocols``."""
