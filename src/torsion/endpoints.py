@@ -41,14 +41,16 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from torsion import _endpoint_strings as _s
 from torsion import error
 from torsion._endpoint_strings import quoteStringArgument
 from torsion._happy_eyeballs import Race, Resolver, resolve_all, show_address
 from torsion.defer import Deferred, execute, fail
+from torsion.error import NoProtocol
 from torsion.failure import Failure
+from torsion.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 from torsion.protocol import Factory
 
 __all__ = [
@@ -71,26 +73,6 @@ __all__ = [
 ]
 
 _P = TypeVar("_P")
-
-
-class NoProtocol(Exception):
-    """The factory's ``buildProtocol`` returned None: there is nothing to connect."""
-
-
-class IStreamServerEndpoint(Protocol):
-    """Something to listen on."""
-
-    def listen(self, protocolFactory: Any) -> Deferred[Any]:
-        """Listen with ``protocolFactory``; fire with the listening port (or fail)."""
-        ...
-
-
-class IStreamClientEndpoint(Protocol):
-    """Something to connect to."""
-
-    def connect(self, protocolFactory: Any) -> Deferred[Any]:
-        """Connect; fire with the protocol once connected (cancel to give up)."""
-        ...
 
 
 # -- wrapping the caller's factory: fire a Deferred once connected ------------------

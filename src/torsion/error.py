@@ -35,6 +35,7 @@ __all__ = [
     "InvalidAddressError",
     "MessageLengthError",
     "MulticastJoinError",
+    "NoProtocol",
     "NoRouteError",
     "NotConnectingError",
     "NotListeningError",
@@ -257,6 +258,10 @@ class ConnectionFdescWentAway(ConnectionLost):
     """The file descriptor was closed under us."""
 
     MESSAGE = "Uh"
+
+
+class NoProtocol(Exception):
+    """The factory's ``buildProtocol`` returned None: there is nothing to connect."""
 
 
 class AlreadyListened(Exception):

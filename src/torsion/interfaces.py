@@ -22,8 +22,12 @@ __all__ = [
     "IConnector",
     "IConsumer",
     "IDelayedCall",
+    "IFileDescriptorReceiver",
     "IHalfCloseableProtocol",
     "IListeningPort",
+    "IMulticastTransport",
+    "IProcessProtocol",
+    "IProcessTransport",
     "IProducer",
     "IProtocol",
     "IProtocolFactory",
@@ -31,14 +35,25 @@ __all__ = [
     "IPushProducer",
     "IReactorCore",
     "IReactorFDSet",
+    "IReactorFromThreads",
+    "IReactorMulticast",
+    "IReactorProcess",
+    "IReactorSSL",
     "IReactorTCP",
     "IReactorThreads",
     "IReactorTime",
+    "IReactorUDP",
+    "IReactorUNIX",
+    "IReactorUNIXDatagram",
     "IReadDescriptor",
     "IReadWriteDescriptor",
     "IResolverSimple",
+    "IStreamClientEndpoint",
+    "IStreamServerEndpoint",
     "ITCPTransport",
     "ITransport",
+    "IUDPTransport",
+    "IUNIXTransport",
     "IWriteDescriptor",
 ]
 
@@ -445,4 +460,223 @@ class IReactorTCP(Protocol):
 class IResolverSimple(Protocol):
     def getHostByName(self, name: str, timeout: Sequence[int] = ...) -> Deferred[str]:
         """Resolve ``name`` to one IP address."""
+        ...
+
+
+@runtime_checkable
+class IReactorFromThreads(Protocol):
+    """Getting back to the reactor thread from any other thread."""
+
+    def callFromThread(self, callable: Callable[..., Any], /, *args: Any, **kw: Any) -> None:
+        """Call ``callable`` in the reactor thread soon; safe from any thread."""
+        ...
+
+
+@runtime_checkable
+class IUDPTransport(Protocol):
+    """A UDP port, as its DatagramProtocol sees it."""
+
+    def write(self, packet: bytes, addr: tuple[str, int] | None = None) -> None:
+        """Send one datagram to ``addr`` (IP literal and port; omitted when connected).
+
+        Raises:
+            MessageLengthError: when the datagram is too large.
+        """
+        ...
+
+    def connect(self, host: str, port: int) -> None:
+        """Talk to one peer only; refusals reach ``connectionRefused``."""
+        ...
+
+    def getHost(self) -> IAddress: ...
+
+    def stopListening(self) -> Deferred[None]: ...
+
+    def setBroadcastAllowed(self, enabled: bool) -> None: ...
+
+    def getBroadcastAllowed(self) -> bool: ...
+
+
+@runtime_checkable
+class IMulticastTransport(IUDPTransport, Protocol):
+    """A UDP port that can join multicast groups."""
+
+    def joinGroup(self, addr: str, interface: str = "") -> Deferred[None]: ...
+
+    def leaveGroup(self, addr: str, interface: str = "") -> Deferred[None]: ...
+
+    def getTTL(self) -> int: ...
+
+    def setTTL(self, ttl: int) -> None: ...
+
+    def getLoopbackMode(self) -> bool: ...
+
+    def setLoopbackMode(self, mode: bool) -> None: ...
+
+    def getOutgoingInterface(self) -> str | int: ...
+
+    def setOutgoingInterface(self, addr: str) -> Deferred[int]: ...
+
+
+@runtime_checkable
+class IReactorUDP(Protocol):
+    def listenUDP(
+        self, port: int, protocol: Any, interface: str = "", maxPacketSize: int = 8192
+    ) -> IUDPTransport:
+        """Bind a UDP port; ``protocol.datagramReceived`` gets each datagram.
+
+        Raises:
+            CannotListenError: when the port cannot be bound.
+        """
+        ...
+
+
+@runtime_checkable
+class IReactorMulticast(Protocol):
+    def listenMulticast(
+        self,
+        port: int,
+        protocol: Any,
+        interface: str = "",
+        maxPacketSize: int = 8192,
+        listenMultiple: bool = False,
+    ) -> IMulticastTransport: ...
+
+
+@runtime_checkable
+class IUNIXTransport(ITransport, Protocol):
+    """A UNIX stream connection: it can pass file descriptors."""
+
+    def sendFileDescriptor(self, descriptor: int) -> None:
+        """Send a copy of ``descriptor`` along with the next write."""
+        ...
+
+
+@runtime_checkable
+class IFileDescriptorReceiver(Protocol):
+    """A protocol that accepts descriptors passed over a UNIX socket."""
+
+    def fileDescriptorReceived(self, descriptor: int) -> None:
+        """A descriptor arrived; it is ours to close.  Called before its data."""
+        ...
+
+
+@runtime_checkable
+class IReactorUNIX(Protocol):
+    def listenUNIX(
+        self, address: str, factory: Any, backlog: int = 50, mode: int = 0o666,
+        wantPID: bool = False,
+    ) -> IListeningPort: ...
+
+    def connectUNIX(
+        self, address: str, factory: Any, timeout: float = 30, checkPID: bool = False
+    ) -> IConnector: ...
+
+
+@runtime_checkable
+class IReactorUNIXDatagram(Protocol):
+    def listenUNIXDatagram(
+        self, address: str, protocol: Any, maxPacketSize: int = 8192, mode: int = 0o666
+    ) -> Any: ...
+
+    def connectUNIXDatagram(
+        self,
+        address: str,
+        protocol: Any,
+        maxPacketSize: int = 8192,
+        mode: int = 0o666,
+        bindAddress: str | None = None,
+    ) -> Any: ...
+
+
+@runtime_checkable
+class IReactorSSL(Protocol):
+    def listenSSL(
+        self, port: int, factory: Any, contextFactory: Any, backlog: int = 50, interface: str = ""
+    ) -> IListeningPort:
+        """Listen for TLS connections (``contextFactory.getContext()`` or an SSLContext)."""
+        ...
+
+    def connectSSL(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        contextFactory: Any,
+        timeout: float = 30,
+        bindAddress: tuple[str, int] | None = None,
+    ) -> IConnector: ...
+
+
+@runtime_checkable
+class IProcessProtocol(Protocol):
+    """What ``spawnProcess`` calls on its protocol (``ProcessProtocol`` has it all)."""
+
+    def makeConnection(self, transport: Any) -> None: ...
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None: ...
+
+    def childConnectionLost(self, childFD: int) -> None: ...
+
+    def processExited(self, reason: Failure) -> None: ...
+
+    def processEnded(self, reason: Failure) -> None: ...
+
+
+@runtime_checkable
+class IProcessTransport(Protocol):
+    """A running child as its protocol sees it."""
+
+    pid: int | None
+
+    def write(self, data: bytes) -> None: ...
+
+    def writeToChild(self, childFD: int, data: bytes) -> None: ...
+
+    def closeChildFD(self, childFD: int) -> None: ...
+
+    def closeStdin(self) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+    def signalProcess(self, signalID: str | int) -> None:
+        """Send a signal ("TERM", "KILL", "INT", "HUP" or a number).
+
+        Raises:
+            ProcessExitedAlready: once the child has exited.
+        """
+        ...
+
+
+@runtime_checkable
+class IReactorProcess(Protocol):
+    def spawnProcess(
+        self,
+        processProtocol: Any,
+        executable: str | bytes,
+        args: Sequence[str | bytes] = (),
+        env: Any = ...,
+        path: str | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        usePTY: bool = False,
+        childFDs: dict[int, str | int] | None = None,
+    ) -> IProcessTransport: ...
+
+
+@runtime_checkable
+class IStreamServerEndpoint(Protocol):
+    """Something to listen on."""
+
+    def listen(self, protocolFactory: Any) -> Deferred[Any]:
+        """Listen with ``protocolFactory``; fire with the listening port (or fail)."""
+        ...
+
+
+@runtime_checkable
+class IStreamClientEndpoint(Protocol):
+    """Something to connect to."""
+
+    def connect(self, protocolFactory: Any) -> Deferred[Any]:
+        """Connect; fire with the protocol once connected (cancel to give up)."""
         ...

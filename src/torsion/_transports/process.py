@@ -34,12 +34,13 @@ import signal
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NoReturn, Protocol, cast, runtime_checkable
+from typing import Any, NoReturn, Protocol, cast
 
 from torsion import error
 from torsion._logging import log_failure
 from torsion._transports._spawn import spawn
 from torsion.failure import Failure
+from torsion.interfaces import IProcessProtocol, IProcessTransport
 
 __all__ = ["IProcessProtocol", "IProcessTransport", "Process", "ProcessMixin"]
 
@@ -49,40 +50,6 @@ _log = logging.getLogger("torsion.process")
 _USE_PIDFD = hasattr(os, "pidfd_open")
 
 _CONNECTION_DONE = error.ConnectionDone()
-
-
-@runtime_checkable
-class IProcessProtocol(Protocol):
-    """What ``spawnProcess`` calls on its protocol (``ProcessProtocol`` has it all)."""
-
-    def makeConnection(self, transport: Any) -> None: ...
-
-    def childDataReceived(self, childFD: int, data: bytes) -> None: ...
-
-    def childConnectionLost(self, childFD: int) -> None: ...
-
-    def processExited(self, reason: Failure) -> None: ...
-
-    def processEnded(self, reason: Failure) -> None: ...
-
-
-@runtime_checkable
-class IProcessTransport(Protocol):
-    """A running child as its protocol sees it (see :class:`Process`)."""
-
-    pid: int | None
-
-    def write(self, data: bytes) -> None: ...
-
-    def writeToChild(self, childFD: int, data: bytes) -> None: ...
-
-    def closeChildFD(self, childFD: int) -> None: ...
-
-    def closeStdin(self) -> None: ...
-
-    def loseConnection(self) -> None: ...
-
-    def signalProcess(self, signalID: str | int) -> None: ...
 
 
 class _Reactor(Protocol):
