@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable, Generator, Sequence
 
-from torsion import __version__
+from torsion import __version__, _cli_web
 from torsion.defer import Deferred, DeferredList, ensureDeferred, gatherResults, inlineCallbacks
 from torsion.failure import Failure
 from torsion.task import Clock, deferLater
@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"torsion {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    _cli_web.add_parser(commands)
     commands.add_parser(
         "demo",
         help="show Deferreds at work on simulated downloads",
@@ -116,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return run_demo()
+    if args.command == "web":
+        return _cli_web.run(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -1,7 +1,38 @@
 """HTTP for torsion.
 
-``torsion.web.sansio`` is the HTTP/1.1 protocol core: bytes in, events out, events in,
-bytes out, with no sockets, reactor or clock. The server and client adapters that drive
-it from the reactor live beside it (``torsion.web.server`` and ``torsion.web.client``,
-to come).
+* :mod:`torsion.web.sansio`: the HTTP/1.1 protocol core, bytes in, events out, with
+  no sockets, reactor or clock.
+* :mod:`torsion.web.server`: the server adapter, :class:`~torsion.web.server.Site`
+  (a protocol factory for ``listenTCP`` and endpoints) and the
+  :class:`~torsion.web.server.Request` that resources answer.
+* :mod:`torsion.web.resource`: the resource tree (``Resource``, ``putChild``,
+  ``render_GET``...) and :class:`~torsion.web.resource.Router` for plain handlers.
+* :mod:`torsion.web.static`: :class:`~torsion.web.static.File`, files and directories
+  with ranges, conditional requests and ``sendfile``.
+
+The names below are importable from ``torsion.web`` too; they are loaded on first use,
+so importing the sans-IO core alone starts nothing::
+
+    from torsion.web import Resource, Site
 """
+
+import importlib as _importlib
+from typing import Any as _Any
+
+__all__ = ["NOT_DONE_YET", "File", "Request", "Resource", "Router", "Site"]
+
+_HOMES = {
+    "NOT_DONE_YET": "torsion.web.server",
+    "File": "torsion.web.static",
+    "Request": "torsion.web.server",
+    "Resource": "torsion.web.resource",
+    "Router": "torsion.web.resource",
+    "Site": "torsion.web.server",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_importlib.import_module(home), name)

@@ -270,6 +270,8 @@ class Connection:
 
     def _read_head(self, state: State) -> Event | None:
         buf = self._buffer
+        if not buf and not self._eof:
+            return None  # the common keep-alive case: nothing to parse yet
         if self.their_role is Role.CLIENT:
             event: Event | None = read_request_head(buf, self._limits)
         elif state is State.IDLE:

@@ -81,6 +81,8 @@ def connection_options(headers: Headers) -> set[bytes]:
         >>> sorted(connection_options(Headers([("Connection", "Keep-Alive, Upgrade")])))
         [b'keep-alive', b'upgrade']
     """
+    if b"connection" not in headers._lookup():
+        return set()
     return {item.lower() for item in _split_list(headers.get_all(b"connection"))}
 
 
@@ -103,7 +105,7 @@ def expects_continue(request: Request) -> bool:
     RFC 9110 section 10.1.1: ``Expect: 100-continue`` (case-insensitive); ignored in
     an HTTP/1.0 request.
     """
-    if request.http_version < b"1.1":
+    if request.http_version < b"1.1" or b"expect" not in request.headers._lookup():
         return False
     expectations = _split_list(request.headers.get_all(b"expect"))
     return b"100-continue" in (item.lower() for item in expectations)
@@ -164,8 +166,9 @@ def _check_transfer_encoding(values: list[bytes], error: type[ProtocolError]) ->
 def _body_framing(
     version: bytes, headers: Headers, error: type[ProtocolError], *, default: Framing
 ) -> tuple[Framing, int]:
-    te = headers.get_all(b"transfer-encoding")
-    cl = headers.get_all(b"content-length")
+    index = headers._lookup()
+    te = index.get(b"transfer-encoding")
+    cl = index.get(b"content-length")
     if te:
         if cl:
             raise error("both Content-Length and Transfer-Encoding", 400)

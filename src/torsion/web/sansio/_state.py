@@ -237,6 +237,13 @@ class ConnectionState:
     def _settle(self) -> None:
         # Each rule only moves states forward, so a few passes reach the fixed point.
         states = self.states
+        if (
+            self.keep_alive
+            and not self.pending_switch_proposals
+            and states[Role.CLIENT] in _QUIET
+            and states[Role.SERVER] in _QUIET
+        ):
+            return
         while True:
             client, server = states[Role.CLIENT], states[Role.SERVER]
             if client is State.DONE and self.pending_switch_proposals:
@@ -256,6 +263,9 @@ class ConnectionState:
         if peer in _GONE and state in (State.IDLE, State.DONE):
             return State.MUST_CLOSE
         return state
+
+
+_QUIET = frozenset({State.IDLE, State.SEND_BODY, State.SEND_RESPONSE, State.DONE})
 
 
 def _print_table() -> None:  # pragma: no cover - a reading aid

@@ -50,11 +50,11 @@ def write_request_head(request: Request, write: Write) -> None:
     write(b"".join([start, *_header_lines(request.headers), b"\r\n"]))
 
 
+_REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+
+
 def _reason(status_code: int) -> bytes:
-    try:
-        return HTTPStatus(status_code).phrase.encode("ascii")
-    except ValueError:
-        return b""
+    return _REASONS.get(status_code, b"")
 
 
 def write_response_head(response: InformationalResponse | Response, write: Write) -> None:
