@@ -62,7 +62,8 @@ class AsyncioReactor(PosixReactorBase):
         self._live_ports: set[AsyncioPort] = set()
         self._owns_loop_run = False
         if eventloop is None:
-            self._asyncioEventloop.set_exception_handler(_report_loop_error)
+            self._asyncioEventloop.set_exception_handler(self._loop_error)
+        self._fatal: BaseException | None = None
         super().__init__()
         self.seconds = self._asyncioEventloop.time
 
@@ -136,13 +137,19 @@ class AsyncioReactor(PosixReactorBase):
         self._owns_loop_run = True
         if installSignalHandlers:
             for signum in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.getsignal(signum)
+                if signum == signal.SIGINT and previous is not signal.default_int_handler:
+                    continue  # someone chose what SIGINT does: leave it, as Twisted does
                 try:
                     loop.add_signal_handler(signum, self._signal_stop, signum)
                 except (ValueError, RuntimeError, NotImplementedError):
                     continue
-                self._signals_installed[int(signum)] = None
+                self._signals_installed[int(signum)] = previous
         try:
             loop.run_forever()
+            fatal, self._fatal = self._fatal, None
+            if fatal is not None:
+                raise fatal
             if self._startedBefore:
                 # Stopped: the shutdown event dropped every connection, and
                 # the loop reports that (closing the sockets) on its next turns.
@@ -150,8 +157,14 @@ class AsyncioReactor(PosixReactorBase):
                     loop.call_soon(loop.stop)
                     loop.run_forever()
         finally:
-            for installed in list(self._signals_installed):
+            for installed, previous in self._signals_installed.items():
                 loop.remove_signal_handler(installed)
+                # The loop leaves its own idea of a default behind (uvloop
+                # keeps its handler): put back what was there before run().
+                try:
+                    signal.signal(installed, previous)
+                except (ValueError, OSError, TypeError):
+                    pass
             self._signals_installed.clear()
             self._owns_loop_run = False
             self.running = False
@@ -262,6 +275,20 @@ class AsyncioReactor(PosixReactorBase):
         c.connect()
         return c
 
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The handler of a loop the reactor owns: errors are logged, other exceptions end run().
+
+        A callback raising something that is not an Exception (KeyboardInterrupt
+        aside, which the loop re-raises itself: a test runner's timeout,
+        GeneratorExit...) would otherwise be logged and the loop would go on.
+        """
+        exc = context.get("exception")
+        if isinstance(exc, BaseException) and not isinstance(exc, Exception):
+            self._fatal = exc
+            loop.stop()
+            return
+        _report_loop_error(loop, context)
+
     def disconnectAll(self) -> None:
         """Close every port and drop every connection (ConnectionLost), as other backends do."""
         super().disconnectAll()
@@ -316,8 +343,26 @@ class AsyncioTCPTransport:
         self._dropped = False
         self._read_eof = False
         self._write_eof_sent = False
+        self._adapter: _ProtocolAdapter | None = None
+        self.connector: Any = None
+        self._tlsClientDefault = False
         transport.set_write_buffer_limits(high=self.highWater, low=self.lowWater)
         reactor._live_transports.add(self)
+
+    def _replace_protocol(self, protocol: Any) -> None:
+        """Route the connection's events to ``protocol`` from now on (used by startTLS)."""
+        self.protocol = protocol
+        adapter = self._adapter
+        if adapter is not None:
+            adapter._protocol = protocol
+            adapter.data_received = protocol.dataReceived  # type: ignore[method-assign]
+            self._transport.set_protocol(adapter)  # uvloop re-reads data_received
+
+    def startTLS(self, contextFactory: Any, normal: bool = True) -> None:
+        """Switch this live connection to TLS; see ``StreamTransport.startTLS``."""
+        from torsion._transports.tls import start_tls  # noqa: PLC0415 - TLS loads on demand
+
+        start_tls(self, contextFactory, normal)
 
     def getHandle(self) -> socket.socket:
         return self._transport.get_extra_info("socket")  # type: ignore[no-any-return]
@@ -329,11 +374,17 @@ class AsyncioTCPTransport:
         return _address(self._transport.get_extra_info("sockname"))
 
     def loseConnection(self) -> None:
+        """Close once everything buffered is sent.
+
+        With a pull producer (or a push producer paused for flow control)
+        registered, the close waits until it unregisters, as in Twisted; a
+        running push producer is stopped when the connection is lost.
+        """
         if self.disconnected or self.disconnecting:
             return
         self.disconnecting = 1
-        if self.producer is not None and self.streamingProducer:
-            pass  # the producer is stopped when the connection is lost
+        if self.producer is not None and (not self.streamingProducer or self._write_paused):
+            return  # unregisterProducer closes
         self._transport.close()
 
     def abortConnection(self) -> None:
@@ -351,12 +402,20 @@ class AsyncioTCPTransport:
         self._transport.abort()
 
     def _drop(self) -> None:
-        """Close at once for the reactor's shutdown: the protocol hears ConnectionLost."""
+        """Close at once for the reactor's shutdown: the protocol hears ConnectionLost now.
+
+        The loop would report the loss on a later turn, after the shutdown's
+        "after" triggers (or never, once stopped): it is reported here, in
+        the "during" phase as on the other backends, and the loop's own
+        report is then ignored.  The loop still closes the socket.
+        """
         if self.disconnected:
             return
         self._dropped = True
         self._stop_writing()
         self._transport.abort()
+        if self._adapter is not None:
+            self._adapter.connection_lost(None)
 
     def _stop_writing(self) -> None:
         # Writes to a closed (or write-closed) connection are ignored, as on
@@ -428,6 +487,8 @@ class AsyncioTCPTransport:
 
     def unregisterProducer(self) -> None:
         self.producer = None
+        if self.disconnecting and not self.disconnected:
+            self._transport.close()
 
     def _pull(self) -> None:
         """Ask a pull producer for more while the write buffer has room."""
@@ -480,7 +541,10 @@ class AsyncioTCPTransport:
 class _ProtocolAdapter(asyncio.Protocol):
     """Calls a torsion protocol from asyncio's protocol callbacks."""
 
-    def __init__(self, reactor: AsyncioReactor, build: Any, on_lost: Any = None) -> None:
+    def __init__(
+        self, reactor: AsyncioReactor, build: Any, on_lost: Any = None, connector: Any = None
+    ) -> None:
+        self._connector = connector
         self._reactor = reactor
         self._build = build
         self._on_lost = on_lost
@@ -490,6 +554,10 @@ class _ProtocolAdapter(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport: no isinstance.
         wrapper = AsyncioTCPTransport(cast(asyncio.Transport, transport), self._reactor)
+        wrapper._adapter = self
+        # startTLS takes the client role (and the host name to check) from these.
+        wrapper.connector = self._connector
+        wrapper._tlsClientDefault = self._connector is not None
         self._torsion_transport = wrapper
         try:
             protocol = self._build(wrapper.getPeer())
@@ -550,8 +618,8 @@ class _ProtocolAdapter(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         wrapper = self._torsion_transport
-        if wrapper is None or self._protocol is None:
-            return
+        if wrapper is None or self._protocol is None or wrapper.disconnected:
+            return  # no protocol, or its loss was reported already (see _drop)
         reason = wrapper._lost(exc)
         failure = getattr(wrapper, "_failure", None)
         if failure is not None:
@@ -690,7 +758,7 @@ class AsyncioConnector:
             return self.factory.buildProtocol(addr)
 
         def make_adapter() -> _ProtocolAdapter:
-            return _ProtocolAdapter(self.reactor, build, self._connection_lost)
+            return _ProtocolAdapter(self.reactor, build, self._connection_lost, self)
 
         try:
             attempt = loop.create_connection(

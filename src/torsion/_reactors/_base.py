@@ -210,14 +210,19 @@ class ReactorBase:
         return None
 
     def runUntilCurrent(self) -> None:
-        """Run the thread calls waiting and every timer that is due."""
+        """Run the thread calls waiting and every timer that is due.
+
+        An Exception raised by a call is logged and the others still run;
+        anything else (KeyboardInterrupt, SystemExit, a test runner's timeout)
+        propagates and ends ``run()``.
+        """
         queue = self.threadCallQueue
         if queue:
             for _ in range(len(queue)):
                 f, args, kw = queue.popleft()
                 try:
                     f(*args, **kw)
-                except BaseException:
+                except Exception:
                     log_failure(Failure(), "Unhandled error in a thread call:", "torsion.reactor")
         heap = self._heap
         if heap:
@@ -238,7 +243,7 @@ class ReactorBase:
                 call.called = True
                 try:
                     call.func(*call.args, **call.kw)
-                except BaseException:
+                except Exception:
                     log_failure(
                         Failure(), f"Unhandled error in a delayed call {call!r}:", "torsion.reactor"
                     )
@@ -375,7 +380,8 @@ class ReactorBase:
     # -- signals ----------------------------------------------------------------
     def _installSignalHandlers(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
-            if signum == signal.SIGINT and signal.getsignal(signum) is not signal.default_int_handler:
+            current = signal.getsignal(signum)
+            if signum == signal.SIGINT and current is not signal.default_int_handler:
                 # Someone chose what SIGINT does (or a shell started us in the
                 # background with SIGINT ignored): leave it, as Twisted does.
                 continue

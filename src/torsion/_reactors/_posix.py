@@ -168,7 +168,8 @@ class PosixReactorBase(ReactorBase, UDPMixin, UNIXMixin, SSLMixin, ProcessMixin)
     ) -> None:
         """Close ``selectable`` because ``why``; half-close on a clean EOF if it can."""
         self.removeReader(selectable)
-        if isRead and type(why) is error.ConnectionDone and hasattr(selectable, "readConnectionLost"):
+        half_closeable = hasattr(selectable, "readConnectionLost")
+        if isRead and type(why) is error.ConnectionDone and half_closeable:
             selectable.readConnectionLost(Failure(why))
             return
         self.removeWriter(selectable)

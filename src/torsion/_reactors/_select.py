@@ -81,4 +81,5 @@ class SelectReactor(PosixReactorBase):
             except (ValueError, OSError):
                 self.removeReader(selectable)
                 self.removeWriter(selectable)
-                self._disconnectSelectable(selectable, OSError(errno.EBADF, "bad descriptor"), False)
+                why = OSError(errno.EBADF, "bad descriptor")
+                self._disconnectSelectable(selectable, why, False)

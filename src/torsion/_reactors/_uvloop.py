@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torsion._reactors._asyncio import AsyncioReactor, _report_loop_error
+from torsion._reactors._asyncio import AsyncioReactor
 
 __all__ = ["UVLoopReactor"]
 
@@ -18,6 +18,6 @@ class UVLoopReactor(AsyncioReactor):
         import uvloop  # noqa: PLC0415 - an optional dependency
 
         loop = uvloop.new_event_loop()
-        # Our own loop: errors the loop catches are reported like other backends'.
-        loop.set_exception_handler(_report_loop_error)
         super().__init__(loop)
+        # Our own loop: errors the loop catches are reported like other backends'.
+        loop.set_exception_handler(self._loop_error)

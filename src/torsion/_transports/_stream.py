@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -122,18 +123,20 @@ class StreamTransport:
                 return _lost(exc)
             if not self._consume(sent):
                 return None  # the kernel's buffer is full: wait for writability
-        # Everything is sent.
-        if self.producer is not None and (not self.streamingProducer or self.producerPaused):
+        # Everything is sent: stop watching writability, then ask a pull (or
+        # a paused push) producer for more; its write() watches again.  While
+        # such a producer is registered a pending close waits for it to
+        # unregister, as Twisted's does.
+        self.stopWriting()
+        producer = self.producer
+        if producer is not None and (not self.streamingProducer or self.producerPaused):
             self.producerPaused = False
-            self.producer.resumeProducing()
-            if self._buffered:
-                return None
-        if not self._buffered:
-            self.stopWriting()
-            if self.disconnecting:
-                return CONNECTION_DONE
-            if self._writeDisconnecting and not self._writeDisconnected:
-                self._closeWriteConnection()
+            producer.resumeProducing()
+            return None
+        if self.disconnecting:
+            return CONNECTION_DONE
+        if self._writeDisconnecting and not self._writeDisconnected:
+            self._closeWriteConnection()
         return None
 
     def _consume(self, sent: int) -> bool:
@@ -186,6 +189,7 @@ class StreamTransport:
                 self._fail_write(exc)
                 return
             if sent == len(data):
+                self._pull_again()
                 return
             self._buffer.append(memoryview(data)[sent:] if sent else data)
             self._buffered = len(data) - sent
@@ -217,12 +221,19 @@ class StreamTransport:
             self._fail_write(exc)
             return
         if sent == total:
+            self._pull_again()
             return
         self._buffer.extend(chunks)
         self._buffered = total
         self._consume(sent)
         self.startWriting()
         self._maybe_pause_producer()
+
+    def _pull_again(self) -> None:
+        # Sent at once, so no doWrite would follow: watch writability anyway
+        # so that a pull producer is asked for its next chunk from doWrite.
+        if self.producer is not None and not self.streamingProducer:
+            self.startWriting()
 
     def _maybe_pause_producer(self) -> None:
         if (
@@ -291,11 +302,24 @@ class StreamTransport:
                 self.reactor.callLater(0, self._lose_now, Failure())
 
     def readConnectionLost(self, reason: Failure) -> None:
-        """The peer half-closed: tell a half-close-aware protocol, else close."""
+        """The peer half-closed: tell a half-close-aware protocol, else close.
+
+        Closing sends what is still buffered first (the peer may well be
+        reading it: ``nc -N``, ``socat``, HTTP/1.0 clients half-close after
+        their request).  Twisted drops it; asyncio, like torsion, does not.
+        """
         lost = getattr(self.protocol, "readConnectionLost", None)
-        if lost is None or self._writeDisconnected:
-            if lost is not None:
+        if lost is None:
+            if self._buffered or self.producer is not None:
+                self.loseConnection()
+            else:
+                self._lose_now(reason)
+            return
+        if self._writeDisconnected:
+            try:
                 lost()
+            except BaseException:
+                self._report(Failure())
             self._lose_now(reason)
             return
         try:
@@ -334,7 +358,7 @@ class StreamTransport:
         try:
             if not orderly:
                 # An abort resets the connection rather than closing it cleanly.
-                skt.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                skt.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
             pass
         skt.close()
@@ -404,8 +428,8 @@ class StreamTransport:
         """Detach the producer; a pending ``loseConnection`` then completes."""
         self.producer = None
         self.producerPaused = False
-        if self.connected and self.disconnecting:
-            self.startWriting()
+        if self.connected and (self.disconnecting or self._writeDisconnecting):
+            self.startWriting()  # a close or half-close waited for the producer
 
     # -- socket options and addresses ----------------------------------------------
     def getTcpNoDelay(self) -> bool:
@@ -423,3 +447,19 @@ class StreamTransport:
     def getHandle(self) -> socket.socket:
         """The underlying socket."""
         return self.socket
+
+    def startTLS(self, contextFactory: Any, normal: bool = True) -> None:
+        """Switch this live connection to TLS (STARTTLS in SMTP, IMAP, FTP...).
+
+        Bytes already written go out in the clear first; from then on the
+        protocol's ``transport`` is the TLS layer.  ``normal`` keeps our role
+        (client for a connection we made); False swaps it.
+
+        Args:
+            contextFactory: an ``ssl.SSLContext``, or an object whose
+                ``getContext()`` returns one (see :mod:`torsion.ssl`).
+            normal: whether we take the usual role for our side.
+        """
+        from torsion._transports.tls import start_tls  # noqa: PLC0415 - TLS loads on demand
+
+        start_tls(self, contextFactory, normal)

@@ -269,7 +269,7 @@ class Client(_Connection):
     def _resolved(self, address: str) -> None:
         if self.disconnected:
             return
-        host, port = self.addr
+        port = self.addr[1]
         self.realAddress = (address, port)
         try:
             skt = socket.socket(_family_for(address), socket.SOCK_STREAM)

@@ -9,26 +9,15 @@ fails if a file descriptor or a thread it started is still there.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from reactor_support import open_fds
 
 from torsion.reactor import BACKENDS, new_reactor
-
-
-def open_fds() -> dict[int, str]:
-    """This process's open descriptors and what they point to."""
-    fds: dict[int, str] = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:  # the listing's own descriptor, gone already
-            pass
-    return fds
 
 
 def _shut_down(reactor: Any) -> None:

@@ -297,3 +297,14 @@ def vm_rss() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS line in /proc/self/status")
+
+
+def open_fds() -> dict[int, str]:
+    """This process's open descriptors and what they point to."""
+    fds: dict[int, str] = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # the listing's own descriptor, gone already
+            pass
+    return fds

@@ -173,7 +173,7 @@ def test_startup_and_shutdown_phases_run_in_order(reactor: Any) -> None:
 
 
 def test_deferred_from_before_shutdown_delays_shutdown(reactor: Any) -> None:
-    """A "before shutdown" trigger's Deferred holds the shutdown until it fires; the loop runs on."""
+    """A "before shutdown" trigger's Deferred holds the shutdown until it fires; loop runs on."""
     events: list[tuple[str, float]] = []
     start = reactor.seconds()
 

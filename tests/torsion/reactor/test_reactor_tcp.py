@@ -183,7 +183,7 @@ def test_tcp_options(reactor: Any) -> None:
 
 
 def test_connection_refused(reactor: Any) -> None:
-    """Connecting to a port nobody listens on ends in clientConnectionFailed(ConnectionRefusedError)."""
+    """Connecting where nobody listens: clientConnectionFailed with ConnectionRefusedError."""
     blocker, number = _refusing_address()
     with blocker:
         factory = FailureRecorder()
@@ -235,7 +235,7 @@ def _unanswered_address() -> tuple[list[socket.socket], int]:
     probe.connect_ex(("127.0.0.1", number))
     import select  # noqa: PLC0415
 
-    _, writable, _ = select.select([], [probe], [], 0.2)
+    _, writable, _ = select.select([], [probe], [], 0.05)
     probe.close()
     if writable:
         for s in (listener, *fillers):
@@ -250,7 +250,7 @@ def test_connect_timeout(reactor: Any) -> None:
     try:
         factory = FailureRecorder()
         start = reactor.seconds()
-        reactor.connectTCP("127.0.0.1", number, factory, timeout=0.2)
+        reactor.connectTCP("127.0.0.1", number, factory, timeout=0.1)
         run_until(reactor, factory.done)
         elapsed = reactor.seconds() - start
     finally:
@@ -258,7 +258,7 @@ def test_connect_timeout(reactor: Any) -> None:
             s.close()
     [reason] = factory.failures
     assert reason.check(TimeoutError), reason
-    assert 0.2 - 1e-9 <= elapsed < 3
+    assert 0.1 - 1e-9 <= elapsed < 3
 
 
 def test_stop_connecting(reactor: Any) -> None:
@@ -267,7 +267,7 @@ def test_stop_connecting(reactor: Any) -> None:
     try:
         factory = FailureRecorder()
         connector = reactor.connectTCP("127.0.0.1", number, factory, timeout=30)
-        reactor.callLater(0.05, connector.stopConnecting)
+        reactor.callLater(0.02, connector.stopConnecting)
         run_until(reactor, factory.done)
     finally:
         for s in sockets:
@@ -425,3 +425,51 @@ def test_many_sequential_connections(reactor: Any) -> None:
     wait_for(reactor, lambda: all(p.reasons for p in factory.protocols))
     assert len(factory.protocols) == 200
     assert all(len(p.reasons) == 1 for p in factory.protocols)
+
+
+def test_reconnecting_client_factory_retries_then_gives_up(reactor: Any) -> None:
+    """ReconnectingClientFactory on a real reactor retries a refused connection maxRetries times."""
+    from torsion.protocol import ReconnectingClientFactory  # noqa: PLC0415
+
+    blocker, number = _refusing_address()
+    failures: list[Any] = []
+    done: Deferred[None] = Deferred()
+
+    class Retrying(ReconnectingClientFactory):
+        initialDelay = delay = 0.01
+        factor = 1.5
+        maxRetries = 3
+        noisy = False
+
+        def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+            failures.append(reason)
+            super().clientConnectionFailed(connector, reason)
+            if self.retries > self.maxRetries and not done.called:
+                done.callback(None)
+
+    with blocker:
+        factory = Retrying()
+        factory.clock = reactor
+        reactor.connectTCP("127.0.0.1", number, factory)
+        run_until(reactor, done)
+    assert len(failures) == 4  # the first attempt and three retries
+    assert all(f.check(ConnectionRefusedError) for f in failures)
+    assert reactor.getDelayedCalls() == [] or all(
+        not c.active() for c in reactor.getDelayedCalls())
+
+
+def test_client_creator_cancel_while_connecting(reactor: Any) -> None:
+    """Cancelling ClientCreator's Deferred during the attempt fails it with CancelledError."""
+    from torsion.defer import CancelledError  # noqa: PLC0415
+    from torsion.protocol import ClientCreator  # noqa: PLC0415
+
+    sockets, number = _unanswered_address()
+    try:
+        d = ClientCreator(reactor, Recorder).connectTCP("127.0.0.1", number, timeout=30)
+        reactor.callLater(0.02, d.cancel)
+        with pytest.raises(CancelledError):
+            run_until(reactor, d)
+        run_for(reactor, 0.02)  # the attempt's socket is closed on the next turn
+    finally:
+        for s in sockets:
+            s.close()

@@ -163,7 +163,7 @@ def test_abort_at_the_plain_peer_is_a_reset(reactor: Any) -> None:
 
 def test_writes_after_close_are_ignored(reactor: Any) -> None:
     """Writing to a closed connection is silently ignored (no error, no second connectionLost)."""
-    client, server, _ = _pair(reactor)
+    client, _, _ = _pair(reactor)
     client.transport.loseConnection()
     run_until(reactor, client.lost)
     client.transport.write(b"late")
@@ -246,6 +246,40 @@ def test_half_close_to_an_unaware_protocol_closes(reactor: Any) -> None:
         assert bytes(server.received) == b"bye"
         assert server.reasons[0].check(ConnectionDone)
         assert _read_all(peer) == b""
+
+
+def test_peer_half_close_lets_pending_writes_finish(reactor: Any) -> None:
+    """A peer's half-close ends an unaware protocol only after its buffered writes are sent."""
+
+    class Bulk(Recorder):
+        def dataReceived(self, data: bytes) -> None:
+            super().dataReceived(data)
+            self.transport.write(b"b" * (8 * 1024 * 1024))
+
+    factory = RecordingFactory(Bulk)
+    port = listen(reactor, factory)
+    peer = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+    with peer:
+        peer.sendall(b"go")
+        server = run_until(reactor, factory.next_connection())
+        run_until(reactor, server.wait_bytes(2))
+        peer.shutdown(socket.SHUT_WR)  # while most of the 8 MiB waits in our buffer
+        run_for(reactor, 0.05)
+        received = bytearray()
+        peer.setblocking(False)
+
+        def drain() -> bool:
+            try:
+                while chunk := peer.recv(1 << 20):
+                    received.extend(chunk)
+                return True  # EOF
+            except BlockingIOError:
+                return False
+
+        wait_for(reactor, drain, timeout=30)
+    run_until(reactor, server.lost)
+    assert len(received) == 8 * 1024 * 1024
+    assert [r.type for r in server.reasons] == [ConnectionDone]
 
 
 def test_lose_write_connection_flushes_first(reactor: Any) -> None:

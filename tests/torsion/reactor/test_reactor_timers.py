@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import time
 from typing import Any
 
@@ -184,7 +185,7 @@ def test_exception_in_a_call_is_logged_and_the_loop_goes_on(
 
 
 def test_a_million_cancelled_calls_keep_the_loop_fast(reactor: Any) -> None:
-    """Cancelling 1,000,000 timers costs O(n) once: the heap is compacted and the loop stays fast."""
+    """Cancelling 1,000,000 timers costs O(n) once: the heap is compacted, the loop stays fast."""
     # The cyclic collector would spend seconds walking a million new objects:
     # that cost belongs to the allocation, not to the reactor under test.
     gc.disable()
@@ -241,7 +242,7 @@ def test_many_live_timers_with_cancellations_stay_correct(reactor: Any) -> None:
 def test_seconds_is_monotonic(reactor: Any) -> None:
     """``seconds()`` never goes backwards, and timers use it (not the wall clock)."""
     samples = [reactor.seconds() for _ in range(20000)]
-    assert all(b >= a for a, b in zip(samples, samples[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(samples))
     before = reactor.seconds()
     call = reactor.callLater(2.5, lambda: None)
     assert before + 2.5 <= call.getTime() <= reactor.seconds() + 2.5
@@ -252,6 +253,6 @@ def test_seconds_is_monotonic(reactor: Any) -> None:
 def test_timers_during_a_long_sleep(reactor: Any) -> None:
     """A reactor with nothing to do sleeps until its next timer, then runs it on time."""
     start = time.monotonic()
-    run_until(reactor, sleep(reactor, 0.2))
+    run_until(reactor, sleep(reactor, 0.1))
     elapsed = time.monotonic() - start
-    assert 0.2 <= elapsed < 1.0
+    assert 0.1 <= elapsed < 1.0

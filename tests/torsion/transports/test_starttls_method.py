@@ -1,0 +1,83 @@
+"""``transport.startTLS`` on a live TCP connection, on every reactor backend.
+
+A plaintext exchange first (the STARTTLS pattern of SMTP, IMAP and FTP), then
+both sides switch to TLS on the same connection and talk through it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from torsion.protocol import ClientFactory, Factory, Protocol
+from torsion.reactor import BACKENDS, new_reactor
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+
+@pytest.fixture(scope="module")
+def contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    folder: Path = tmp_path_factory.mktemp("starttls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-subj", "/CN=localhost", "-days", "1",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client
+
+
+@pytest.mark.parametrize("backend", sorted(b for b in BACKENDS if b != "tk"))
+def test_starttls_switches_a_live_connection(
+    backend: str, contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    """After a plaintext STARTTLS/GO exchange, both ends call startTLS and the next
+    bytes travel encrypted; the client verifies the server's certificate."""
+    if backend == "uvloop":
+        pytest.importorskip("uvloop")
+    server_context, client_context = contexts
+    reactor: Any = new_reactor(backend)
+    received: list[bytes] = []
+
+    class Server(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            if data == b"STARTTLS\r\n":
+                self.transport.write(b"GO\r\n")
+                self.transport.startTLS(server_context)
+            else:
+                self.transport.write(b"secure:" + data)
+
+    class Client(Protocol):
+        def connectionMade(self) -> None:
+            self.transport.write(b"STARTTLS\r\n")
+
+        def dataReceived(self, data: bytes) -> None:
+            if data == b"GO\r\n":
+                self.transport.startTLS(client_context)
+                self.transport.write(b"hello")
+            else:
+                received.append(data)
+                self.transport.loseConnection()
+
+        def connectionLost(self, reason: object) -> None:
+            reactor.stop()
+
+    port = reactor.listenTCP(0, Factory.forProtocol(Server), interface="127.0.0.1")
+    reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Client))
+    guard = reactor.callLater(10, reactor.stop)
+    try:
+        reactor.run(installSignalHandlers=False)
+    finally:
+        if guard.active():
+            guard.cancel()
+        reactor.close()
+    assert received == [b"secure:hello"]
