@@ -37,19 +37,13 @@ __all__ = ["LoggedFailures"]
 _DEFAULT_TIMEOUT = 60.0
 
 
-class LoggedFailures(logging.Handler):
-    """Collects failures logged under the ``torsion`` logger during one test."""
+class LoggedFailures:
+    """The failures logged under the ``torsion`` logger during one test."""
 
     def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
         self.failures: list[tuple[Failure, str]] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        failure = getattr(record, "failure", None)
-        if isinstance(failure, Failure):
-            self.failures.append((failure, record.getMessage()))
-
-    def flush(self, *errorTypes: type[BaseException]) -> list[Failure]:  # type: ignore[override]
+    def flush(self, *errorTypes: type[BaseException]) -> list[Failure]:
         """Forget and return the failures of ``errorTypes`` (all of them if none given)."""
         gc.collect()
         taken = [f for f, _ in self.failures if not errorTypes or f.check(*errorTypes)]
@@ -57,6 +51,23 @@ class LoggedFailures(logging.Handler):
             (f, m) for f, m in self.failures if errorTypes and not f.check(*errorTypes)
         ]
         return taken
+
+
+class _Collector(logging.Handler):
+    """Hands ERROR records that carry a Failure to a :class:`LoggedFailures`.
+
+    Kept apart from LoggedFailures so that ``logging.shutdown`` flushing every
+    handler ever made stays cheap (its ``flush`` collects garbage).
+    """
+
+    def __init__(self, log: LoggedFailures) -> None:
+        super().__init__(level=logging.ERROR)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        failure = getattr(record, "failure", None)
+        if isinstance(failure, Failure):
+            self.log.failures.append((failure, record.getMessage()))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -130,7 +141,8 @@ def _close_reactor(reactor: Any) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    handler = _handler_for(item)
+    log = _log_for(item)
+    handler = _Collector(log)
     logger = logging.getLogger("torsion")
     logger.addHandler(handler)
     try:
@@ -138,25 +150,25 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         gc.collect()
     finally:
         logger.removeHandler(handler)
-    if handler.failures:
-        report = "\n\n".join(f"{message}" for _, message in handler.failures)
-        handler.failures.clear()
+    if log.failures:
+        report = "\n\n".join(f"{message}" for _, message in log.failures)
+        log.failures.clear()
         pytest.fail(f"unhandled failure logged during the test:\n{report}", pytrace=False)
     return result
 
 
-def _handler_for(item: pytest.Item) -> LoggedFailures:
-    handler = getattr(item, "_torsion_logged_failures", None)
-    if handler is None:
-        handler = LoggedFailures()
-        item._torsion_logged_failures = handler  # type: ignore[attr-defined]
-    return handler
+def _log_for(item: pytest.Item) -> LoggedFailures:
+    log = getattr(item, "_torsion_logged_failures", None)
+    if log is None:
+        log = LoggedFailures()
+        item._torsion_logged_failures = log  # type: ignore[attr-defined]
+    return log
 
 
 @pytest.fixture
 def logged_failures(request: pytest.FixtureRequest) -> Iterator[LoggedFailures]:
     """The failures logged as unhandled so far in this test; ``flush`` takes them."""
-    yield _handler_for(request.node)
+    yield _log_for(request.node)
 
 
 @pytest.fixture
