@@ -143,7 +143,8 @@ class ReactorBase:
         self._sleeping = False
         self._threadpool: ThreadPool | None = None
         self._pool_size: int | None = None
-        self._thread_ident: int | None = None
+        # The creating thread until run() says otherwise: that is where it will run.
+        self._thread_ident: int | None = threading.get_ident()
         self._signals_installed: dict[int, Any] = {}
         self.seconds: Callable[[], float] = time.monotonic
         # ``running`` turns True in the "during startup" phase, as in Twisted:
@@ -442,7 +443,7 @@ class ReactorBase:
 
     def isInIOThread(self) -> bool:
         """Whether the caller runs in the reactor's thread."""
-        return self._thread_ident is None or threading.get_ident() == self._thread_ident
+        return threading.get_ident() == self._thread_ident
 
     # -- name resolution ---------------------------------------------------------
     def resolve(self, name: str, timeout: Sequence[int] = (1, 3, 11, 45)) -> Deferred[str]:

@@ -226,3 +226,14 @@ def test_resolve_failure_is_dns_lookup_error(reactor: Any) -> None:
     """A name that does not exist fails with DNSLookupError naming it."""
     with pytest.raises(DNSLookupError, match=r"nonexistent\.invalid"):
         run_until(reactor, reactor.resolve("nonexistent.invalid"), timeout=30)
+
+
+def test_is_in_io_thread_before_run_is_false_for_other_threads(reactor: Any) -> None:
+    """Before run(), the creating thread counts as the reactor's thread and a worker
+    thread does not (so blockingCallFromThread from a worker is allowed)."""
+    seen: list[bool] = []
+    worker = threading.Thread(target=lambda: seen.append(reactor.isInIOThread()))
+    worker.start()
+    worker.join()
+    assert reactor.isInIOThread() is True
+    assert seen == [False]
