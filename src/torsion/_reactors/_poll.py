@@ -6,8 +6,7 @@ import errno
 import select
 from typing import Any
 
-from torsion._reactors._posix import CONNECTION_DONE, CONNECTION_LOST, PosixReactorBase
-from torsion.failure import Failure
+from torsion._reactors._posix import PosixReactorBase
 
 __all__ = ["PollReactor"]
 
@@ -90,36 +89,6 @@ class PollReactor(PosixReactorBase):
             if exc.errno == errno.EINTR:
                 return
             raise
-        selectables = self._selectables
-        reads = self._reads
-        writes = self._writes
-        for fd, event in events:
-            selectable = selectables.get(fd)
-            if selectable is None:
-                continue
-            why: BaseException | Failure | None = None
-            is_read = False
-            try:
-                if event & _HUP and not event & _IN:
-                    if fd in reads:
-                        is_read = True
-                        why = CONNECTION_DONE
-                    elif fd in writes:
-                        # Let the writer find out why: a failed connect reads
-                        # its errno (refused, unreachable), a send its error.
-                        why = selectable.doWrite()
-                        if not why and selectables.get(fd) is selectable:
-                            why = CONNECTION_LOST
-                    else:
-                        why = CONNECTION_LOST
-                else:
-                    if event & _IN:
-                        is_read = True
-                        why = selectable.doRead()
-                    if not why and event & _OUT and selectables.get(fd) is selectable is not None:
-                        is_read = False
-                        why = selectable.doWrite()
-            except BaseException:
-                why = self._dispatch_failed(selectable)
-            if why:
-                self._disconnectSelectable(selectable, why, is_read)
+        self._dispatchPollEvents(
+            events, self._selectables, self._reads, self._writes, _IN, _OUT, _HUP
+        )

@@ -179,6 +179,50 @@ class PosixReactorBase(ReactorBase, UDPMixin, UNIXMixin, SSLMixin, ProcessMixin)
         except BaseException:
             log_failure(Failure(), "Unhandled error in connectionLost:", "torsion.reactor")
 
+    def _dispatchPollEvents(
+        self,
+        events: list[tuple[int, int]],
+        selectables: dict[int, Any],
+        reads: dict[int, Any],
+        writes: dict[int, Any],
+        in_mask: int,
+        out_mask: int,
+        hup_mask: int,
+    ) -> None:
+        """Dispatch ``(fd, event mask)`` pairs from poll or epoll to ``doRead``/``doWrite``."""
+        for fd, event in events:
+            selectable = selectables.get(fd)
+            if selectable is None:
+                continue  # removed by an earlier callback in this batch
+            why: BaseException | Failure | None = None
+            is_read = False
+            try:
+                if event & hup_mask and not event & in_mask:
+                    if fd in reads:
+                        is_read = True
+                        why = CONNECTION_DONE
+                    elif fd in writes:
+                        # Let the writer find out why: a failed connect reads
+                        # its errno (refused, unreachable), a send its error.
+                        why = selectable.doWrite()
+                        if not why and selectables.get(fd) is selectable:
+                            why = CONNECTION_LOST
+                    else:
+                        why = CONNECTION_LOST
+                else:
+                    if event & in_mask:
+                        is_read = True
+                        why = selectable.doRead()
+                    if not why and event & out_mask:
+                        current = selectables.get(fd)
+                        if current is selectable is not None:
+                            is_read = False
+                            why = current.doWrite()
+            except BaseException:
+                why = self._dispatch_failed(selectable)
+            if why:
+                self._disconnectSelectable(selectable, why, is_read)
+
     def _dispatch_failed(self, selectable: Any) -> Failure:
         failure = Failure()
         log_failure(failure, f"Unhandled error in {_prefix(selectable)}:", "torsion.reactor")

@@ -15,6 +15,7 @@ from typing import Any
 
 from torsion import error
 from torsion._logging import log_failure
+from torsion._transports._connector import BaseConnector
 from torsion._transports._stream import CONNECTION_DONE, StreamTransport
 from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred
@@ -382,12 +383,8 @@ class _NullProtocol:
         pass
 
 
-class Connector:
-    """An outgoing TCP connection attempt; provides ``IConnector``.
-
-    ``connect()`` may be called again after a failure or a lost connection
-    (that is how ReconnectingClientFactory retries).
-    """
+class Connector(BaseConnector):
+    """An outgoing TCP connection attempt; provides ``IConnector``."""
 
     def __init__(
         self,
@@ -403,83 +400,13 @@ class Connector:
                 port = socket.getservbyname(port, "tcp")
             except OSError as exc:
                 raise error.ServiceNameUnknownError(string=f"{exc} ({port!r})") from exc
+        super().__init__(factory, timeout, reactor)
         self.host = host
         self.port = port
-        self.factory = factory
-        self.timeout = timeout
         self.bindAddress = bindAddress
-        self.reactor = reactor
-        self.state = "disconnected"
-        self.transport: Client | None = None
-        self.factoryStarted = False
-        self.timeoutID: Any = None
 
-    def connect(self) -> None:
-        """Start connecting.
-
-        Raises:
-            RuntimeError: when already connecting or connected.
-        """
-        if self.state != "disconnected":
-            raise RuntimeError(f"can't connect in this state: {self.state}")
-        self.state = "connecting"
-        if not self.factoryStarted:
-            self.factory.doStart()
-            self.factoryStarted = True
-        self.transport = Client(self.host, self.port, self.bindAddress, self, self.reactor)
-        if self.timeout is not None and self.state == "connecting":
-            self.timeoutID = self.reactor.callLater(self.timeout, self._timed_out)
-        if self.state == "connecting":
-            self.factory.startedConnecting(self)
-
-    def _timed_out(self) -> None:
-        self.timeoutID = None
-        if self.transport is not None:
-            self.transport.failIfNotConnected(error.TimeoutError())
-
-    def _cancel_timeout(self) -> None:
-        if self.timeoutID is not None:
-            if self.timeoutID.active():
-                self.timeoutID.cancel()
-            self.timeoutID = None
-
-    def stopConnecting(self) -> None:
-        """Cancel a connection attempt in progress.
-
-        Raises:
-            NotConnectingError: when not connecting.
-        """
-        if self.state != "connecting" or self.transport is None:
-            raise error.NotConnectingError("we're not trying to connect")
-        self.transport.stopConnecting()
-
-    def disconnect(self) -> None:
-        """Stop connecting, or close the connection."""
-        if self.state == "connecting":
-            self.stopConnecting()
-        elif self.state == "connected" and self.transport is not None:
-            self.transport.loseConnection()
-
-    def buildProtocol(self, addr: Any) -> Any:
-        self.state = "connected"
-        self._cancel_timeout()
-        return self.factory.buildProtocol(addr)
-
-    def connectionFailed(self, reason: Failure) -> None:
-        self._cancel_timeout()
-        self.transport = None
-        self.state = "disconnected"
-        self.factory.clientConnectionFailed(self, reason)
-        if self.state == "disconnected":
-            self.factory.doStop()
-            self.factoryStarted = False
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.state = "disconnected"
-        self.factory.clientConnectionLost(self, reason)
-        if self.state == "disconnected":
-            self.factory.doStop()
-            self.factoryStarted = False
+    def _makeTransport(self) -> Client:
+        return Client(self.host, self.port, self.bindAddress, self, self.reactor)
 
     def getDestination(self) -> IPv4Address | IPv6Address:
         if ":" in self.host:

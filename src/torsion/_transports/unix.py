@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from torsion import error
 from torsion._logging import log_failure
+from torsion._transports._connector import BaseConnector
 from torsion._transports._stream import CONNECTION_DONE, StreamTransport
 from torsion._transports._unix_datagram import ConnectedDatagramPort, DatagramPort
 from torsion._transports._unix_paths import (
@@ -676,89 +677,18 @@ class Client(_UNIXConnection):
         return f"<{type(self).__name__} to {self.address!r}>"
 
 
-class Connector:
-    """An outgoing UNIX connection attempt; provides ``IConnector``.
-
-    ``connect()`` may be called again after a failure or a lost connection.
-    """
+class Connector(BaseConnector):
+    """An outgoing UNIX connection attempt; provides ``IConnector``."""
 
     def __init__(
         self, address: str, factory: Any, timeout: float | None, checkPID: bool, reactor: Any
     ) -> None:
+        super().__init__(factory, timeout, reactor)
         self.address = address
-        self.factory = factory
-        self.timeout = timeout
         self.checkPID = checkPID
-        self.reactor = reactor
-        self.state = "disconnected"
-        self.transport: Client | None = None
-        self.factoryStarted = False
-        self.timeoutID: DelayedCall | None = None
 
-    def connect(self) -> None:
-        """Start connecting.
-
-        Raises:
-            RuntimeError: when already connecting or connected.
-        """
-        if self.state != "disconnected":
-            raise RuntimeError(f"can't connect in this state: {self.state}")
-        self.state = "connecting"
-        if not self.factoryStarted:
-            self.factory.doStart()
-            self.factoryStarted = True
-        self.transport = Client(self.address, self, self.checkPID, self.reactor)
-        if self.timeout is not None:
-            self.timeoutID = self.reactor.callLater(self.timeout, self._timed_out)
-        self.factory.startedConnecting(self)
-
-    def _timed_out(self) -> None:
-        self.timeoutID = None
-        if self.transport is not None:
-            self.transport.failIfNotConnected(error.TimeoutError())
-
-    def _cancel_timeout(self) -> None:
-        call, self.timeoutID = self.timeoutID, None
-        if call is not None and call.active():
-            call.cancel()
-
-    def stopConnecting(self) -> None:
-        """Cancel a connection attempt in progress.
-
-        Raises:
-            NotConnectingError: when not connecting.
-        """
-        if self.state != "connecting" or self.transport is None:
-            raise error.NotConnectingError("we're not trying to connect")
-        self.transport.stopConnecting()
-
-    def disconnect(self) -> None:
-        """Stop connecting, or close the connection."""
-        if self.state == "connecting":
-            self.stopConnecting()
-        elif self.state == "connected" and self.transport is not None:
-            self.transport.loseConnection()
-
-    def buildProtocol(self, addr: UNIXAddress) -> Any:
-        self.state = "connected"
-        self._cancel_timeout()
-        return self.factory.buildProtocol(addr)
-
-    def connectionFailed(self, reason: Failure) -> None:
-        self._cancel_timeout()
-        self.transport = None
-        self.state = "disconnected"
-        self.factory.clientConnectionFailed(self, reason)
-        if self.state == "disconnected":
-            self.factory.doStop()
-            self.factoryStarted = False
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.state = "disconnected"
-        self.factory.clientConnectionLost(self, reason)
-        if self.state == "disconnected":
-            self.factory.doStop()
-            self.factoryStarted = False
+    def _makeTransport(self) -> Client:
+        return Client(self.address, self, self.checkPID, self.reactor)
 
     def getDestination(self) -> UNIXAddress:
         return UNIXAddress(self.address)
