@@ -179,7 +179,7 @@ class HTTPChannel(Protocol):
                 elif kind is EndOfMessage:
                     self._end_of_body()
                 elif event is NEED_DATA:
-                    if self._kind == _IDLE and conn.trailing_data[0]:
+                    if self._kind == _IDLE and conn.buffered:
                         # The first bytes of a head: it has headerTimeout to complete.
                         self._arm(_HEADER, self.site.headerTimeout)
                     break
@@ -192,10 +192,10 @@ class HTTPChannel(Protocol):
             self._processing = False
 
     def _new_request(self, head: _Head) -> None:
-        headers = head.headers
-        length = headers.get(b"content-length")
-        has_body = headers.get(b"transfer-encoding") is not None or (
-            length is not None and length.strip(b" \t0,") != b""
+        fields = head.headers._lookup()
+        lengths = fields.get(b"content-length")
+        has_body = b"transfer-encoding" in fields or (
+            lengths is not None and lengths[0].strip(b" \t0,") != b""
         )
         site = self.site
         self._held = 0

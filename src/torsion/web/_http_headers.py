@@ -209,8 +209,9 @@ class Headers:
 
     def _wire(self) -> list[tuple[bytes, bytes, bytes]]:
         """``(spelled name, lower name, value)`` triples, for the sans-IO core."""
+        spelled = _canonical_cache.get
         return [
-            (canonical_name(name), name, value)
+            (spelled(name) or canonical_name(name), name, value)
             for name, values in self._fields.items()
             for value in values
         ]

@@ -665,12 +665,8 @@ class Request:
         elif b"content-length" not in fields and b"transfer-encoding" not in fields:
             fields[b"content-length"] = [b"%d" % len(body)]
         self.startedWriting = 1
-        send = self.channel._conn.send_with_data_passthrough
         try:
-            pieces = send(self._head_event())
-            if body:
-                pieces += send(Data(body))
-            pieces += send(_EOM)
+            pieces = self.channel._conn.send_message(self._head_event(), body)
         except LocalProtocolError:
             self._bad_response()
             return

@@ -161,13 +161,22 @@ class Resource:
             UnsupportedMethod: there is no method for the request's.
         """
         method = request.method
-        handler = getattr(self, "render_" + method.decode("ascii", "replace"), None)
+        name = _RENDER_NAMES.get(method)
+        if name is None:
+            name = "render_" + method.decode("ascii", "replace")
+        handler = getattr(self, name, None)
         if handler is None and method == b"HEAD":
             handler = getattr(self, "render_GET", None)
         if handler is None:
             allowed = self.allowedMethods
             raise UnsupportedMethod(allowed if allowed is not None else _methods_of(type(self)))
         return handler(request)
+
+
+_RENDER_NAMES = {
+    method: "render_" + method.decode()
+    for method in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
+}
 
 
 def getChildForRequest(resource: Any, request: Any) -> Any:

@@ -28,6 +28,7 @@ from ._events import (
     Data,
     EndOfMessage,
     Event,
+    Headers,
     InformationalResponse,
     Request,
     Response,
@@ -45,6 +46,7 @@ from ._framing import (
     response_framing,
 )
 from ._readers import (
+    EMPTY_BODY,
     BodyReader,
     Limits,
     body_reader,
@@ -53,7 +55,14 @@ from ._readers import (
 )
 from ._receivebuffer import ReceiveBuffer
 from ._state import ConnectionState, Input, Role, State, SwitchKind
-from ._writers import BodyWriter, Write, body_writer, write_request_head, write_response_head
+from ._writers import (
+    BodyWriter,
+    ContentLengthWriter,
+    Write,
+    body_writer,
+    write_request_head,
+    write_response_head,
+)
 
 __all__ = ["NEED_DATA", "PAUSED", "Connection", "Sentinel"]
 
@@ -79,6 +88,16 @@ _DEFAULT_MAX_REQUEST_LINE_SIZE = 8 * 1024
 _DEFAULT_MAX_HEADER_COUNT = 100
 
 _READ_HEAD_STATES = (State.IDLE, State.SEND_RESPONSE)
+_NO_TRAILERS = Headers._trusted(())
+
+# Fields that make a request more than "a head, no body, keep-alive as its version
+# says": a request with none of them (most GETs) skips the framing and option rules.
+_REQUEST_RULE_FIELDS = frozenset(
+    {b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade"}
+)
+# Fields that make a response's framing or connection handling more than "exactly
+# Content-Length bytes, the connection kept": checked by ``prepare_response``.
+_RESPONSE_RULE_FIELDS = frozenset({b"transfer-encoding", b"connection"})
 
 
 def _informational_input(event: InformationalResponse) -> Input:
@@ -188,6 +207,11 @@ class Connection:
         return self.their_role is Role.CLIENT and self._waiting_for_100
 
     @property
+    def buffered(self) -> int:
+        """How many bytes received are waiting to be parsed (cheaper than ``trailing_data``)."""
+        return len(self._buffer)
+
+    @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """The bytes received and not parsed, and whether EOF came after them.
 
@@ -227,12 +251,13 @@ class Connection:
                 ``ERROR`` (``error_status_hint`` says what a server should answer).
                 Any other exception is a bug.
         """
-        if self.their_state is State.ERROR:
+        state = self._cstate.states[self.their_role]
+        if state is State.ERROR:
             raise RemoteProtocolError("can't receive: the peer's side is in ERROR", 400)
         try:
-            event = self._extract_event()
-            if not isinstance(event, Sentinel):
-                self._process_received(event)
+            event = self._extract_event(state)
+            if type(event) is not Sentinel:
+                self._process_received(event)  # type: ignore[arg-type]
             return event
         except BaseException as exc:
             self._cstate.process_error(self.their_role)
@@ -241,27 +266,26 @@ class Connection:
                 raise RemoteProtocolError(str(exc), 400) from exc
             raise
 
-    def _extract_event(self) -> Event | Sentinel:
-        state = self.their_state
+    def _extract_event(self, state: State) -> Event | Sentinel:
         buf = self._buffer
-        if state is State.DONE:
-            if buf:
-                return PAUSED
-            return ConnectionClosed() if self._eof else NEED_DATA
-        if state in (State.MIGHT_SWITCH_PROTOCOL, State.SWITCHED_PROTOCOL):
-            return PAUSED
-        if state in (State.MUST_CLOSE, State.CLOSED):
-            # RFC 9112 section 9.6: nothing after a "close" message is processed.
-            buf.drop(len(buf))
-            return ConnectionClosed() if self._eof else NEED_DATA
         event: Event | None
-        if state is State.SEND_BODY:
+        if state in _READ_HEAD_STATES:
+            event = self._read_head(state)
+        elif state is State.SEND_BODY:
             assert self._reader is not None
             event = self._reader.read(buf)
             if event is None and self._eof:
                 event = self._reader.read_eof()
-        elif state in _READ_HEAD_STATES:
-            event = self._read_head(state)
+        elif state is State.DONE:
+            if buf:
+                return PAUSED
+            return ConnectionClosed() if self._eof else NEED_DATA
+        elif state in (State.MIGHT_SWITCH_PROTOCOL, State.SWITCHED_PROTOCOL):
+            return PAUSED
+        elif state in (State.MUST_CLOSE, State.CLOSED):
+            # RFC 9112 section 9.6: nothing after a "close" message is processed.
+            buf.drop(len(buf))
+            return ConnectionClosed() if self._eof else NEED_DATA
         else:
             raise LocalProtocolError(f"peer can't send anything in state {state.name}")
         if event is None:
@@ -290,13 +314,33 @@ class Connection:
 
     def _process_received(self, event: Event) -> None:
         role = self.their_role
+        kind = type(event)
+        if kind is EndOfMessage:  # the most frequent event first
+            self._cstate.process_input(role, Input.END_OF_MESSAGE)
+            self._reader = None
+            if role is Role.CLIENT:
+                self._waiting_for_100 = False
+            return
         match event:
             case Request():
-                framing, length = request_framing(event)
-                self._cstate.process_input(role, Input.REQUEST)
-                self._start_request(event)
+                if (
+                    event.method == b"CONNECT"
+                    or not _REQUEST_RULE_FIELDS.isdisjoint(event.headers._lookup())
+                ):
+                    framing, length = request_framing(event)
+                    self._cstate.process_input(role, Input.REQUEST)
+                    self._start_request(event)
+                    self._reader = body_reader(framing, length, self._limits)
+                else:
+                    # No framing, switch, Expect or Connection field: the same outcome
+                    # as the full rules, which would find nothing to do.
+                    self._cstate.process_input(role, Input.REQUEST)
+                    self._request_method = event.method
+                    self._waiting_for_100 = False
+                    if event.http_version < b"1.1":
+                        self._cstate.process_keep_alive_disabled()
+                    self._reader = EMPTY_BODY
                 self.their_http_version = event.http_version
-                self._reader = body_reader(framing, length, self._limits)
             case InformationalResponse():
                 self._cstate.process_input(role, _informational_input(event))
                 self.their_http_version = event.http_version
@@ -355,6 +399,40 @@ class Connection:
                 is now in ``ERROR``.
         """
         return b"".join(self.send_with_data_passthrough(event))
+
+    def send_message(self, head: Request | Response, body: bytes = b"") -> list[bytes]:
+        """Send a whole message at once: ``head``, then ``body``, then its end.
+
+        The same as sending ``head``, ``Data(body)`` (when not empty) and
+        ``EndOfMessage()`` one by one, and joining the pieces, in one call: what a
+        server answering from memory does for most responses.
+
+        Returns:
+            The pieces to write, ``body`` among them uncopied.
+
+        Raises:
+            LocalProtocolError: as for :meth:`send`.
+        """
+        cstate = self._cstate
+        role = self.our_role
+        if type(head) is Response and cstate.states[role] is State.SEND_RESPONSE:
+            keep = cstate.keep_alive and not self._waiting_for_100
+            if self._simple_length(head, keep) == len(body):
+                # What the three sends would do, without the framing rules that the
+                # check above has shown to have nothing to add.
+                pieces: list[bytes] = []
+                write_response_head(head, pieces.append)
+                if body:
+                    pieces.append(body)
+                cstate.process_input(role, Input.RESPONSE)
+                cstate.process_input(role, Input.END_OF_MESSAGE)
+                self._waiting_for_100 = False
+                return pieces
+        pieces = self.send_with_data_passthrough(head)
+        if body:
+            pieces += self.send_with_data_passthrough(Data(body))
+        pieces += self.send_with_data_passthrough(EndOfMessage._wire(_NO_TRAILERS))
+        return pieces
 
     def send_with_data_passthrough(self, event: Event) -> list[bytes]:
         """Like :meth:`send`, but return the output in pieces, body data untouched.
@@ -421,6 +499,12 @@ class Connection:
         # A client still holding its body back may or may not send it after a final
         # response (RFC 9110 section 10.1.1): only closing leaves no doubt.
         keep = self._cstate.keep_alive and not self._waiting_for_100
+        length = self._simple_length(event, keep)
+        if length >= 0:
+            self._cstate.process_input(self.our_role, Input.RESPONSE)
+            write_response_head(event, write)
+            self._writer = ContentLengthWriter(length)
+            return
         response, framing, length, keep = prepare_response(
             event,
             request_method=self._request_method,
@@ -433,6 +517,30 @@ class Connection:
         self._waiting_for_100 = False
         write_response_head(response, write)
         self._writer = body_writer(framing, length)
+
+    def _simple_length(self, event: Response, keep: bool) -> int:
+        """The body length of a response the framing rules would send unchanged, or -1.
+
+        That is a kept-alive response with one plain Content-Length, no
+        Transfer-Encoding or Connection field, to an HTTP/1.1 request other than HEAD,
+        with a status that has a body: ``prepare_response`` would add nothing.
+        """
+        if not keep or self._request_method == b"HEAD" or event.status_code in (204, 304):
+            return -1
+        version = self.their_http_version
+        if version is None or version < b"1.1":
+            return -1
+        index = event.headers._lookup()
+        lengths = index.get(b"content-length")
+        if (
+            lengths is None
+            or len(lengths) != 1
+            or not _RESPONSE_RULE_FIELDS.isdisjoint(index)
+            or not lengths[0].isdigit()
+            or len(lengths[0]) > 18
+        ):
+            return -1
+        return int(lengths[0])
 
     # -- lifecycle ---------------------------------------------------------------
 

@@ -100,11 +100,14 @@ class Headers(Sequence[tuple[bytes, bytes]]):
         self._index = None
 
     @classmethod
-    def _trusted(cls, triples: Sequence[_Triple]) -> Headers:
-        """Build from already checked ``(raw name, name, value)`` triples (the parser)."""
+    def _trusted(
+        cls, triples: Sequence[_Triple], index: dict[bytes, list[bytes]] | None = None
+    ) -> Headers:
+        """Build from already checked ``(raw name, name, value)`` triples (the parser),
+        and their index by name when the caller built it on the way."""
         headers = cls.__new__(cls)
         headers._items = tuple(triples)
-        headers._index = None
+        headers._index = index
         return headers
 
     @overload

@@ -21,6 +21,7 @@ Decisions (see also ``_abnf.py``):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -35,6 +36,7 @@ __all__ = [
     "BodyReader",
     "ChunkedReader",
     "ContentLengthReader",
+    "EMPTY_BODY",
     "Limits",
     "UntilCloseReader",
     "body_reader",
@@ -186,6 +188,62 @@ def _bad_field_line(line: bytes, first: bool, what: str) -> None:
     raise RemoteProtocolError(f"invalid {what} name {name[:40]!r}: token characters only", 400)
 
 
+# The fast lane: one regular expression accepts a whole well-formed head (what every
+# real client sends) in a single pass, with the same grammar as the careful path
+# (``_abnf.py``: tokens, visible-ASCII target, field values of field-vchar, SP and
+# HTAB). Anything it does not match (leading CRLFs, bad bytes, other versions) takes
+# the careful path, which finds the exact error: the fast lane only ever accepts what
+# the careful path accepts, and returns the same event.
+_FAST_REQUEST_HEAD = re.compile(
+    rb"(" + TOKEN.pattern + rb") ([\x21-\x7e]++) HTTP/1\.([0-9])\r\n"
+    rb"((?:" + TOKEN.pattern + rb":[\t \x21-\x7e\x80-\xff]*+\r\n)*+)\r\n"
+)
+_FAST_FIELD_LINE = re.compile(rb"([^:]++):[ \t]*+((?:[^\r]*[^\r \t])?)[ \t]*+\r\n")
+
+
+def _fast_request_head(buf: ReceiveBuffer, limits: Limits) -> Request | None:
+    """A complete, well-formed head within the limits, or ``None`` (take the careful path)."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0 or end + 4 > limits.max_incomplete_event_size:
+        return None
+    match = buf.match(_FAST_REQUEST_HEAD)
+    if match is None:
+        return None
+    method, target, minor, block = match.groups()
+    if len(method) + len(target) + 10 > limits.max_request_line_size:
+        return None
+    pairs = _FAST_FIELD_LINE.findall(block)
+    if len(pairs) > limits.max_header_count:
+        return None
+    buf.drop(match.end())
+    # The field index, built here in the same pass (the framing rules look it up).
+    triples = []
+    index: dict[bytes, list[bytes]] = {}
+    for name, value in pairs:
+        lower = name.lower()
+        triples.append((name, lower, value))
+        values = index.get(lower)
+        if values is None:
+            index[lower] = [value]
+        else:
+            values.append(value)
+    headers = Headers._trusted(triples, index)
+    version = b"1." + minor
+    hosts = index.get(b"host")
+    if hosts is None or len(hosts) != 1 or HOST.fullmatch(hosts[0]) is None:
+        _check_host(headers, version)  # the same verdict, or the error
+    return Request._wire(method, target, headers, version)
+
+
+def _check_host(headers: Headers, version: bytes) -> None:
+    hosts = headers.get_all(b"host")
+    if len(hosts) > 1 or (not hosts and version >= b"1.1"):
+        # RFC 9112 section 3.2.
+        raise RemoteProtocolError(f"{len(hosts)} Host fields: an HTTP/1.1 request needs one", 400)
+    if hosts and HOST.fullmatch(hosts[0]) is None:
+        raise RemoteProtocolError(f"invalid Host {hosts[0][:60]!r}", 400)
+
+
 def read_request_head(buf: ReceiveBuffer, limits: Limits) -> Request | None:
     """Parse a request line and header section.
 
@@ -195,6 +253,9 @@ def read_request_head(buf: ReceiveBuffer, limits: Limits) -> Request | None:
             or more than ``max_header_count`` fields, 505 for an HTTP major version
             other than 1.
     """
+    request = _fast_request_head(buf, limits)
+    if request is not None:
+        return request
     head = _read_head(buf, limits, "request")
     if head is None:
         return None
@@ -206,12 +267,7 @@ def read_request_head(buf: ReceiveBuffer, limits: Limits) -> Request | None:
     if major != b"1":
         raise RemoteProtocolError(f"HTTP/{major.decode()}.{minor.decode()} not supported", 505)
     version = b"1." + minor
-    hosts = headers.get_all(b"host")
-    if len(hosts) > 1 or (not hosts and version >= b"1.1"):
-        # RFC 9112 section 3.2.
-        raise RemoteProtocolError(f"{len(hosts)} Host fields: an HTTP/1.1 request needs one", 400)
-    if hosts and HOST.fullmatch(hosts[0]) is None:
-        raise RemoteProtocolError(f"invalid Host {hosts[0][:60]!r}", 400)
+    _check_host(headers, version)
     return Request._wire(method, target, headers, version)
 
 
@@ -415,8 +471,28 @@ class UntilCloseReader:
         return EndOfMessage._wire(_NO_HEADERS)
 
 
+class EmptyBodyReader:
+    """The body of a message that has none (no framing fields): its end, at once."""
+
+    __slots__ = ()
+
+    _END = EndOfMessage._wire(_NO_HEADERS)
+
+    def read(self, buf: ReceiveBuffer) -> EndOfMessage:
+        return self._END
+
+    def read_eof(self) -> EndOfMessage:  # pragma: no cover - read() never waits
+        return self._END
+
+
+EMPTY_BODY = EmptyBodyReader()
+"""The one reader of every empty body (it holds no state)."""
+
+
 def body_reader(framing: Framing, length: int, limits: Limits) -> BodyReader:
     """The reader for a body framed as ``framing``."""
+    if framing is Framing.CONTENT_LENGTH and length == 0:
+        return EMPTY_BODY
     if framing is Framing.CHUNKED:
         return ChunkedReader(limits)
     if framing is Framing.UNTIL_CLOSE:

@@ -166,21 +166,31 @@ class ConnectionState:
             LocalProtocolError: the input is not allowed in ``role``'s state; nothing
                 changed.
         """
-        state = self.states[role]
+        states = self.states
+        state = states[role]
         new_state = TRANSITIONS.get((role, state, inp))
         if new_state is None:
             raise LocalProtocolError(f"{role.value} can't send {inp.value} in state {state.name}")
-        if role is Role.SERVER:
-            self._check_server_input(state, inp)
-        self.states[role] = new_state
-        if role is Role.CLIENT and inp is Input.REQUEST:
-            # The request head is what starts the server's half of the cycle.
-            self.states[Role.SERVER] = State.SEND_RESPONSE
-        elif inp in _ACCEPTS:
-            self.states[Role.CLIENT] = State.SWITCHED_PROTOCOL
-        elif role is Role.SERVER and inp is Input.RESPONSE:
-            self.pending_switch_proposals.clear()  # a final response declines any switch
-        self._settle()
+        if role is _C:
+            states[_C] = new_state
+            if inp is Input.REQUEST:
+                # The request head is what starts the server's half of the cycle.
+                states[_S] = State.SEND_RESPONSE
+        else:
+            if inp in _ACCEPTS or (state is State.IDLE and inp is Input.RESPONSE):
+                self._check_server_input(state, inp)
+            states[_S] = new_state
+            if inp in _ACCEPTS:
+                states[_C] = State.SWITCHED_PROTOCOL
+            elif inp is Input.RESPONSE and self.pending_switch_proposals:
+                self.pending_switch_proposals.clear()  # a final response declines any switch
+        if (
+            not self.keep_alive
+            or self.pending_switch_proposals
+            or states[_C] not in _QUIET
+            or states[_S] not in _QUIET
+        ):
+            self._settle()
 
     def _check_server_input(self, state: State, inp: Input) -> None:
         client = self.states[Role.CLIENT]
@@ -226,7 +236,8 @@ class ConnectionState:
         Raises:
             LocalProtocolError: either side is not in ``DONE``.
         """
-        if self.states != {Role.CLIENT: State.DONE, Role.SERVER: State.DONE}:
+        states = self.states
+        if states[_C] is not State.DONE or states[_S] is not State.DONE:
             raise LocalProtocolError(
                 f"not in a reusable state: client {self.states[Role.CLIENT].name},"
                 f" server {self.states[Role.SERVER].name}; both must be DONE"
