@@ -102,6 +102,9 @@ class HTTPChannel(Protocol):
         self._deadline: float | None = None
         self._timer: Any = None
         self._timer_at = 0.0
+        self._gate = False  # we are the transport's producer (no body producer is)
+        self._output_full = False  # the transport asked us to pause: the client lags
+        self._send_timer: Any = None
 
     def __repr__(self) -> str:
         state = "closing" if self._closing else ("busy" if self._request else "idle")
@@ -128,6 +131,7 @@ class HTTPChannel(Protocol):
         )
         # Nothing received yet: the first byte starts the head's own timer.
         self._arm(_IDLE, site.headerTimeout)
+        self._register_gate()
 
     def dataReceived(self, data: bytes) -> None:
         kind = self._kind
@@ -150,7 +154,9 @@ class HTTPChannel(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._lost = True
+        self._gate = False
         self._cancel_timer()
+        self._cancel_send_timer()
         request, self._request = self._request, None
         if request is not None and not request.finished:
             request._connection_lost(reason)
@@ -318,6 +324,74 @@ class HTTPChannel(Protocol):
             return
         self._close(linger=their is State.SEND_BODY or their is State.ERROR)
 
+    # -- output flow control ------------------------------------------------------------
+    #
+    # Between response bodies the channel itself is the transport's push producer, so a
+    # client that sends requests but reads no responses fills the transport's buffer,
+    # which pauses us: we stop reading its requests (memory stays bounded), and after
+    # ``sendTimeout`` without the buffer draining, the connection is aborted. A body
+    # producer (static files, streams) takes the transport over meanwhile, watched by
+    # :class:`_WatchedProducer` for the same timeout.
+
+    def pauseProducing(self) -> None:
+        """The transport's buffer is full: stop reading requests until it drains."""
+        self._output_stalled()
+
+    def resumeProducing(self) -> None:
+        """The transport's buffer drained: read requests again."""
+        self._output_flowing()
+
+    def stopProducing(self) -> None:
+        """The transport is going away; ``connectionLost`` does the rest."""
+
+    def _output_stalled(self) -> None:
+        self._output_full = True
+        self._update_reading()
+        seconds = self.site.sendTimeout
+        if seconds is not None and self._send_timer is None and not self._lost:
+            self._send_timer = self.reactor.callLater(seconds, self._send_timed_out)
+
+    def _output_flowing(self) -> None:
+        self._output_full = False
+        self._cancel_send_timer()
+        self._update_reading()
+
+    def _send_timed_out(self) -> None:
+        self._send_timer = None
+        if not self._lost:
+            self.transport.abortConnection()
+
+    def _cancel_send_timer(self) -> None:
+        timer, self._send_timer = self._send_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _register_gate(self) -> None:
+        if not self._gate and not self._lost and self._kind != _LINGER:
+            self._gate = True
+            self.transport.registerProducer(self, True)
+
+    def _unregister_gate(self) -> None:
+        if self._gate:
+            self._gate = False
+            self.transport.unregisterProducer()
+            self._output_full = False
+            self._cancel_send_timer()
+
+    def _register_body_producer(self, producer: Any, streaming: bool) -> Any:
+        """Hand the transport to a response body's producer; returns what was registered."""
+        self._unregister_gate()
+        watched = _WatchedProducer(self, producer) if streaming else producer
+        self.transport.registerProducer(watched, streaming)
+        return watched
+
+    def _unregister_body_producer(self) -> None:
+        if not self._lost:
+            self.transport.unregisterProducer()
+            self._output_flowing()
+            if not self._closing:
+                self._register_gate()
+
     # -- closing -------------------------------------------------------------------------
 
     def _close(self, linger: bool) -> None:
@@ -325,6 +399,12 @@ class HTTPChannel(Protocol):
         if self._lost or self._kind == _LINGER:
             return
         transport = self.transport
+        # A close waits for the buffer to flush: not forever for a client that reads
+        # nothing. (And not for our gate: a registered producer holds a close back.)
+        self._unregister_gate()
+        seconds = self.site.sendTimeout
+        if seconds is not None and self._send_timer is None:
+            self._send_timer = self.reactor.callLater(seconds, self._send_timed_out)
         if linger and hasattr(transport, "loseWriteConnection"):
             self._arm(_LINGER, _LINGER_SECONDS)
             if self._reading_paused:
@@ -377,7 +457,7 @@ class HTTPChannel(Protocol):
     # -- reading -------------------------------------------------------------------------
 
     def _update_reading(self) -> None:
-        paused = self._body_full or self._held_paused
+        paused = self._body_full or self._held_paused or self._output_full
         if paused == self._reading_paused or self._lost:
             return
         self._reading_paused = paused
@@ -461,6 +541,28 @@ class HTTPChannel(Protocol):
     def _abort(self) -> None:
         if not self._lost:
             self.transport.abortConnection()
+
+
+class _WatchedProducer:
+    """A response body's push producer, as the transport sees it: pauses start the
+    channel's send timeout, resumes stop it."""
+
+    __slots__ = ("_channel", "producer")
+
+    def __init__(self, channel: HTTPChannel, producer: Any) -> None:
+        self._channel = channel
+        self.producer = producer
+
+    def pauseProducing(self) -> None:
+        self._channel._output_stalled()
+        self.producer.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self._channel._output_flowing()
+        self.producer.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self.producer.stopProducing()
 
 
 class RequestBodyTooLarge(Exception):

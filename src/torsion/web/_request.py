@@ -808,11 +808,10 @@ class Request:
         self.producer = None
 
     def _register_transport_producer(self, producer: Any, streaming: bool) -> None:
-        self._transport_producer = producer
-        self.transport.registerProducer(producer, streaming)
+        self._transport_producer = self.channel._register_body_producer(producer, streaming)
 
     def _unregister_transport_producer(self) -> None:
         self._transport_producer = None
         if not self._disconnected:
-            self.transport.unregisterProducer()
+            self.channel._unregister_body_producer()
 

@@ -30,6 +30,9 @@ Defaults, and why (each is a :class:`Site` argument):
 ``timeout``                   60 s        keep-alive idle; nginx 75 s, Node.js 5 s
 ``bodyTimeout``               60 s        a request body that sends nothing
 ``shutdownTimeout``           30 s        in-flight responses at shutdown, then abort
+``sendTimeout``               60 s        a client that reads nothing of what we send
+                                          (the output stays full, or a close cannot
+                                          flush) is aborted; nginx send_timeout 60 s
 ``maxConnections``            None        no limit; past it a connection gets a 503
                                           and is closed
 ``maxRequestBodySize``        None        the core's hard limit, for every request (413)
@@ -140,6 +143,8 @@ class Site(Factory):
         headerTimeout: seconds for a whole request head, from its first byte.
         bodyTimeout: seconds a request body may go without sending anything.
         shutdownTimeout: seconds :meth:`shutdown` waits for responses in progress.
+        sendTimeout: seconds a connection may stay unable to send (the client reads
+            nothing) before it is aborted (None: forever).
         maxConnections: connections served at once; beyond, 503 and close.
         maxRequestBodySize: the largest request body of any request (None: no limit).
         maxBufferedBodySize: the largest body read into ``request.content``.
@@ -175,6 +180,7 @@ class Site(Factory):
         headerTimeout: float | None = 30.0,
         bodyTimeout: float | None = 60.0,
         shutdownTimeout: float = 30.0,
+        sendTimeout: float | None = 60.0,
         maxConnections: int | None = None,
         maxRequestBodySize: int | None = None,
         maxBufferedBodySize: int | None = 64 * 1024 * 1024,
@@ -195,6 +201,7 @@ class Site(Factory):
         self.headerTimeout = headerTimeout
         self.bodyTimeout = bodyTimeout
         self.shutdownTimeout = shutdownTimeout
+        self.sendTimeout = sendTimeout
         self.maxConnections = maxConnections
         self.maxBufferedBodySize = maxBufferedBodySize
         self.displayTracebacks = displayTracebacks
