@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeVar, overload
 
-__all__ = ["Headers", "canonical_name"]
+__all__ = ["Headers", "canonical_name", "field_name", "field_value"]
 
 _T = TypeVar("_T")
 
@@ -63,7 +63,13 @@ def canonical_name(name: bytes) -> bytes:
     return cached
 
 
-def _name(name: bytes | str) -> bytes:
+def field_name(name: bytes | str) -> bytes:
+    """A header name checked (an HTTP token) and lower-cased.
+
+    Raises:
+        TypeError: ``name`` is neither bytes nor str.
+        ValueError: ``name`` is not a token.
+    """
     raw = name.encode("iso-8859-1") if isinstance(name, str) else name
     if not isinstance(raw, bytes):
         raise TypeError(f"a header name is bytes or str, not {type(name).__name__}")
@@ -72,7 +78,12 @@ def _name(name: bytes | str) -> bytes:
     return raw.lower()
 
 
-def _value(value: bytes | str) -> bytes:
+def field_value(value: bytes | str) -> bytes:
+    """A header value as bytes (str is UTF-8), control characters made spaces.
+
+    Raises:
+        TypeError: ``value`` is neither bytes nor str.
+    """
     raw = value.encode("utf-8") if isinstance(value, str) else value
     if not isinstance(raw, bytes):
         raise TypeError(f"a header value is bytes or str, not {type(value).__name__}")
@@ -140,11 +151,11 @@ class Headers:
 
     def hasHeader(self, name: bytes | str) -> bool:
         """Whether a field called ``name`` (any case) is present."""
-        return _name(name) in self._fields
+        return field_name(name) in self._fields
 
     def removeHeader(self, name: bytes | str) -> None:
         """Remove every value of ``name``; nothing happens if there is none."""
-        self._fields.pop(_name(name), None)
+        self._fields.pop(field_name(name), None)
 
     def setRawHeaders(self, name: bytes | str, values: Sequence[bytes | str]) -> None:
         """Replace the values of ``name`` with ``values`` (a list; may be empty).
@@ -154,16 +165,16 @@ class Headers:
         """
         if isinstance(values, bytes | str):
             raise TypeError(f"setRawHeaders takes a list of values, not {type(values).__name__}")
-        self._fields[_name(name)] = [_value(v) for v in values]
+        self._fields[field_name(name)] = [field_value(v) for v in values]
 
     def addRawHeader(self, name: bytes | str, value: bytes | str) -> None:
         """Append ``value`` to the values of ``name``."""
-        key = _name(name)
+        key = field_name(name)
         values = self._fields.get(key)
         if values is None:
-            self._fields[key] = [_value(value)]
+            self._fields[key] = [field_value(value)]
         else:
-            values.append(_value(value))
+            values.append(field_value(value))
 
     @overload
     def getRawHeaders(self, name: bytes) -> list[bytes] | None: ...
@@ -184,7 +195,7 @@ class Headers:
 
         Asked for by a ``str`` name, the values are decoded from UTF-8.
         """
-        values = self._fields.get(_name(name))
+        values = self._fields.get(field_name(name))
         if values is None:
             return default
         if isinstance(name, str):
@@ -205,7 +216,7 @@ class Headers:
 
     def _set(self, name: bytes, value: bytes) -> None:
         """Set one value for a lower-case, known-good ``name`` (the hot path)."""
-        self._fields[name] = [_value(value)]
+        self._fields[name] = [field_value(value)]
 
     def _wire(self) -> list[tuple[bytes, bytes, bytes]]:
         """``(spelled name, lower name, value)`` triples, for the sans-IO core."""

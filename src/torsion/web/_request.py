@@ -41,7 +41,7 @@ from torsion._logging import log_failure
 from torsion.defer import Deferred, ensureDeferred
 from torsion.failure import Failure
 from torsion.web._conditional import http_date, parse_http_date
-from torsion.web._http_headers import Headers
+from torsion.web._http_headers import Headers, field_name, field_value
 from torsion.web._request_helpers import (
     BodyIterator,
     PullDriver,
@@ -532,7 +532,7 @@ class Request:
 
     def setHeader(self, name: bytes | str, value: bytes | str) -> None:
         """Set the response header ``name`` to the single ``value``."""
-        self.responseHeaders.setRawHeaders(name, [value])
+        self.responseHeaders._fields[field_name(name)] = [field_value(value)]
 
     def setLastModified(self, when: float) -> str | None:
         """Set ``Last-Modified`` (seconds since the epoch, rounded up).
