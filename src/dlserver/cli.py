@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Protocol
 
-from dlserver import _cli_import, _cli_keys, _cli_link
+from dlserver import _cli_demo, _cli_import, _cli_keys, _cli_link, _cli_serve, logserver
 from dlserver._cli_common import Subparsers
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main"]
@@ -30,7 +30,9 @@ class Subcommand(Protocol):
 
 
 #: Every subcommand, in the order ``dlserver --help`` lists them.
-SUBCOMMANDS: tuple[Subcommand, ...] = (_cli_import, _cli_link, _cli_keys)
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    _cli_import, _cli_link, _cli_keys, _cli_serve, _cli_demo, logserver,
+)
 
 
 def build_parser(subcommands: Sequence[Subcommand] = SUBCOMMANDS) -> argparse.ArgumentParser:

@@ -195,14 +195,23 @@ class TCP4ServerEndpoint:
         TCP4ServerEndpoint(reactor, 8080, interface="127.0.0.1").listen(factory)
     """
 
-    def __init__(self, reactor: Any, port: int, backlog: int = 50, interface: str = "") -> None:
+    def __init__(
+        self, reactor: Any, port: int, backlog: int = 50, interface: str = "",
+        reusePort: bool = False,
+    ) -> None:
         self._reactor = reactor
         self._port = port
         self._backlog = backlog
         self._interface = interface
+        self._reusePort = reusePort
 
     def listen(self, protocolFactory: Any) -> Deferred[Any]:
         """Fire with the listening port, or fail with ``CannotListenError``."""
+        if self._reusePort:
+            return execute(
+                self._reactor.listenTCP, self._port, protocolFactory,
+                backlog=self._backlog, interface=self._interface, reusePort=True,
+            )
         return execute(
             self._reactor.listenTCP, self._port, protocolFactory,
             backlog=self._backlog, interface=self._interface,
@@ -215,8 +224,11 @@ class TCP4ServerEndpoint:
 class TCP6ServerEndpoint(TCP4ServerEndpoint):
     """Listen on a TCP port over IPv6 (``interface`` defaults to "::")."""
 
-    def __init__(self, reactor: Any, port: int, backlog: int = 50, interface: str = "::") -> None:
-        super().__init__(reactor, port, backlog, interface)
+    def __init__(
+        self, reactor: Any, port: int, backlog: int = 50, interface: str = "::",
+        reusePort: bool = False,
+    ) -> None:
+        super().__init__(reactor, port, backlog, interface, reusePort)
 
 
 class UNIXServerEndpoint:
@@ -493,17 +505,22 @@ def connectProtocol(endpoint: IStreamClientEndpoint, protocol: _P) -> Deferred[_
 def _server_specs() -> dict[str, _s.Spec]:
     tcp: dict[str, Callable[[str], Any]] = {
         "port": _s.port, "interface": str, "backlog": _s.backlog,
+        "reusePort": _s.flag("reusePort"),
     }
+    tcp_defaults: dict[str, Any] = {"backlog": 50, "reusePort": False}
     return {
-        "tcp": _s.Spec(("port", "interface", "backlog"), tcp, {"interface": "", "backlog": 50},
-                     lambda r, port, interface, backlog: TCP4ServerEndpoint(
-                         r, port, backlog, interface)),
-        "tcp6": _s.Spec(("port", "interface", "backlog"), tcp, {"interface": "::", "backlog": 50},
-                      lambda r, port, interface, backlog: TCP6ServerEndpoint(
-                          r, port, backlog, interface or "::")),
+        "tcp": _s.Spec(("port", "interface", "backlog"), tcp,
+                       {**tcp_defaults, "interface": ""},
+                       lambda r, port, interface, backlog, reusePort: TCP4ServerEndpoint(
+                           r, port, backlog, interface, reusePort)),
+        "tcp6": _s.Spec(("port", "interface", "backlog"), tcp,
+                        {**tcp_defaults, "interface": "::"},
+                        lambda r, port, interface, backlog, reusePort: TCP6ServerEndpoint(
+                            r, port, backlog, interface or "::", reusePort)),
         "ssl": _s.Spec(
             ("port", "privateKey", "certKey"),
-            {**tcp, "privateKey": _s.text("privateKey"), "certKey": _s.text("certKey")},
+            {"port": _s.port, "interface": str, "backlog": _s.backlog,
+             "privateKey": _s.text("privateKey"), "certKey": _s.text("certKey")},
             {"interface": "", "backlog": 50, "privateKey": "server.pem", "certKey": None},
             lambda r, port, interface, backlog, privateKey, certKey: SSL4ServerEndpoint(
                 r, port, _s.server_tls_context(privateKey, certKey), backlog, interface),
@@ -571,7 +588,8 @@ def serverFromString(reactor: Any, description: str) -> IStreamServerEndpoint:
     Types and parameters (positional values in this order, or by name):
 
     * ``tcp:port:interface:backlog`` (``interface`` "" = all IPv4),
-      ``tcp6:...`` (``interface`` defaults to "::").
+      ``tcp6:...`` (``interface`` defaults to "::"); ``reusePort=yes`` sets
+      ``SO_REUSEPORT`` (several processes sharing one port).
     * ``ssl:port:privateKey:certKey`` plus ``interface`` and ``backlog``;
       ``privateKey`` defaults to "server.pem", ``certKey`` (the certificate
       chain, PEM) to ``privateKey``.

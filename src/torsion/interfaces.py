@@ -48,6 +48,7 @@ __all__ = [
     "IReadDescriptor",
     "IReadWriteDescriptor",
     "IResolverSimple",
+    "ISendfileTransport",
     "IStreamClientEndpoint",
     "IStreamServerEndpoint",
     "ITCPTransport",
@@ -383,6 +384,40 @@ class ITCPTransport(ITransport, Protocol):
     def getTcpKeepAlive(self) -> bool: ...
 
     def setTcpKeepAlive(self, enabled: bool) -> None: ...
+
+
+@runtime_checkable
+class ISendfileTransport(Protocol):
+    """A stream transport that sends file regions itself (zero copy where it can).
+
+    ``sendfile`` is to a file what ``write`` is to bytes: the region is queued after
+    what was written before it and before what is written after it; it never
+    blocks; a ``loseConnection`` closes only once the region is out; a streaming
+    producer is paused while the queued bytes (the region's included) are above
+    the high-water mark.  The file is read at ``offset`` (its position is neither
+    used nor moved) and never closed by the transport: the caller closes it once
+    the Deferred has fired, either way.
+    """
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> Deferred[int]:
+        """Send ``count`` bytes (None: to the end) of ``file`` from ``offset``.
+
+        Args:
+            file: a descriptor, or an object with ``fileno()``, of a regular file.
+            offset: the first byte to send.
+            count: how many bytes, or None for the rest of the file.
+
+        Returns:
+            A Deferred firing with the number of bytes sent once they are all
+            handed to the kernel, or failing with ``ConnectionLost`` if the
+            connection is (or was already) lost first, or with the ``OSError`` of
+            a file that cannot be read or ends early (the connection is then
+            closed, as the stream is cut short).
+
+        Raises:
+            ValueError: a negative ``offset`` or ``count``.
+        """
+        ...
 
 
 @runtime_checkable

@@ -31,6 +31,7 @@ from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ClientFactory, Protocol, ServerFactory
 from torsion.reactor import BACKENDS, new_reactor
+from torsion.testing import checked_reactor, run_for, run_until
 
 try:
     import tkinter
@@ -48,59 +49,11 @@ pytestmark = pytest.mark.usefixtures("x_display")
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def open_fds() -> dict[int, str]:
-    """This process's open descriptors and what they point to."""
-    fds: dict[int, str] = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:
-            pass
-    return fds
-
-
 @pytest.fixture
 def reactor() -> Iterator[TkReactor]:
     """A TkReactor on its own (withdrawn) root; stopped, closed and checked for leaks after."""
-    before = open_fds()
-    r = TkReactor()
-    yield r
-    if not r._startedBefore:
-        r.callWhenRunning(r.stop)
-        guard = r.callLater(10, r.crash)
-        r.run(installSignalHandlers=False)
-        if guard.active():
-            guard.cancel()
-    r.close()
-    leaked = {fd: target for fd, target in open_fds().items() if before.get(fd) != target}
-    assert not leaked, f"descriptors left open: {leaked}"
-
-
-def run_until(reactor: TkReactor, d: Deferred[Any], timeout: float = 10.0) -> Any:
-    """Run ``reactor`` until ``d`` fires, then crash it; return the result or raise the error."""
-    outcome: list[Any] = []
-
-    def finish(result: object) -> None:
-        outcome.append(result)
-        if reactor._started:
-            reactor.crash()
-
-    d.addBoth(finish)
-    if not outcome:
-        guard = reactor.callLater(timeout, reactor.crash)
-        reactor.run(installSignalHandlers=False)
-        if guard.active():
-            guard.cancel()
-    assert outcome, f"nothing happened within {timeout} seconds"
-    if isinstance(outcome[0], Failure):
-        outcome[0].raiseException()
-    return outcome[0]
-
-
-def run_for(reactor: TkReactor, seconds: float) -> None:
-    d: Deferred[None] = Deferred()
-    reactor.callLater(seconds, d.callback, None)
-    run_until(reactor, d, timeout=seconds + 10)
+    with checked_reactor("tk") as r:
+        yield r
 
 
 def cpu_seconds() -> float:
@@ -485,6 +438,57 @@ def test_error_in_a_selectable_is_logged_and_the_loop_goes_on(
     finally:
         a.close()
         b.close()
+
+
+class _Quit(BaseException):
+    """Not an Exception: what KeyboardInterrupt or a test runner's timeout is to Tk."""
+
+
+def test_errors_in_tk_callbacks_are_logged(reactor: TkReactor, logged_failures: Any) -> None:
+    """An exception in a Tk command callback (``after``, a button) is logged as a failure
+    instead of being printed and forgotten by tkinter; the loop goes on."""
+    reactor.root.after(0, lambda: 1 / 0)
+    ran: list[int] = []
+    reactor.callLater(0.05, ran.append, 1)
+    run_for(reactor, 0.1)
+    assert ran == [1]
+    [logged] = logged_failures.flush(ZeroDivisionError)
+    assert logged.check(ZeroDivisionError)
+
+
+def test_a_base_exception_in_a_tk_callback_ends_run(reactor: TkReactor) -> None:
+    """Anything that is not an Exception raised in a Tk callback ends ``run()`` with it."""
+
+    def quit_now() -> None:
+        raise _Quit()
+
+    reactor.root.after(0, quit_now)
+    guard = reactor.callLater(10, reactor.crash)
+    with pytest.raises(_Quit):
+        reactor.run(installSignalHandlers=False)
+    guard.cancel()
+    assert not reactor.running
+    run_for(reactor, 0.01)  # and it runs again
+
+
+def test_the_applications_error_reporting_comes_back_after_close() -> None:
+    """On a root the application gave, ``report_callback_exception`` is the reactor's
+    while it exists, and the application's own again after ``close()``."""
+    root = tkinter.Tk()
+    root.withdraw()
+
+    def mine(*args: object) -> None:
+        pass
+
+    root.report_callback_exception = mine  # type: ignore[method-assign]
+    try:
+        r = TkReactor(root)
+        assert root.report_callback_exception == r._callback_failed
+        r.close()
+        assert root.report_callback_exception is mine
+    finally:
+        root.update_idletasks()
+        root.destroy()
 
 
 # -- windows --------------------------------------------------------------------------------------

@@ -20,29 +20,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
-import socket
-import struct
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from torsion import error
 from torsion._delayedcall import DelayedCall
 from torsion._logging import log_failure
+from torsion._reactors._asyncio_ports import AsyncioConnector, AsyncioPort
+from torsion._reactors._asyncio_tcp import AsyncioTCPTransport
 from torsion._reactors._posix import PosixReactorBase
-from torsion.address import IPv4Address, IPv6Address
-from torsion.defer import Deferred
 from torsion.failure import Failure
 
 __all__ = ["AsyncioReactor"]
-
-_DONE = error.ConnectionDone()
-
-
-def _address(sockaddr: Any) -> IPv4Address | IPv6Address:
-    if len(sockaddr) == 4:
-        host, port, flowinfo, scope_id = sockaddr
-        return IPv6Address("TCP", host, port, flowinfo, scope_id)
-    return IPv4Address("TCP", sockaddr[0], sockaddr[1])
 
 
 class AsyncioReactor(PosixReactorBase):
@@ -54,26 +43,34 @@ class AsyncioReactor(PosixReactorBase):
 
     def __init__(self, eventloop: asyncio.AbstractEventLoop | None = None) -> None:
         self._asyncioEventloop = eventloop if eventloop is not None else asyncio.new_event_loop()
+        self._owns_loop = eventloop is None
         self._readers: dict[int, Any] = {}
         self._writers: dict[int, Any] = {}
         self._armed: asyncio.TimerHandle | None = None
         self._armed_at = 0.0
         self._live_transports: set[AsyncioTCPTransport] = set()
         self._live_ports: set[AsyncioPort] = set()
+        self._live_connectors: set[AsyncioConnector] = set()
+        # While iterate() runs: the selectables served in this turn.
+        self._iteration_served: set[tuple[int, bool]] | None = None
+        self._iteration_ending = False
         self._owns_loop_run = False
         if eventloop is None:
             self._asyncioEventloop.set_exception_handler(self._loop_error)
         self._fatal: BaseException | None = None
         super().__init__()
-        self.seconds = self._asyncioEventloop.time
 
     # -- time ---------------------------------------------------------------------
     # Timers live in the base class's heap, so calls due at the same time run
     # in the order they were scheduled (the loop's own heap does not promise
     # that) and cancelling many is cheap; one loop timer is armed for the
-    # earliest.  The loop may run a timer up to its clock resolution early
-    # (uvloop: a millisecond): ``runUntilCurrent`` then finds nothing due and
-    # the timer is armed again, so no call ever runs before its time.
+    # earliest.  The reactor's clock is ``time.monotonic()``, not the loop's:
+    # uvloop's ``time()`` is libuv's cached, coarse loop time, which lags the
+    # real one by up to a few milliseconds (a call scheduled between loop
+    # turns would be due early).  The loop timer is armed with the delay, and
+    # may still fire a little early (libuv counts whole milliseconds):
+    # ``runUntilCurrent`` then finds nothing due and the timer is armed again,
+    # so no call ever runs before its time.
     def callLater(
         self, delay: float, callable: Callable[..., object], *args: object, **kw: object
     ) -> DelayedCall:
@@ -93,10 +90,12 @@ class AsyncioReactor(PosixReactorBase):
                 return
             armed.cancel()
         self._armed_at = when
-        self._armed = self._asyncioEventloop.call_at(when, self._run_timers)
+        delay = max(0.0, when - self.seconds())
+        self._armed = self._asyncioEventloop.call_later(delay, self._run_timers)
 
     def _run_timers(self) -> None:
         self._armed = None
+        self._did_work()
         self.runUntilCurrent()
         wait = self.timeout()
         if wait is not None:
@@ -113,11 +112,11 @@ class AsyncioReactor(PosixReactorBase):
         except RuntimeError:  # the loop is closed: nothing will run any more
             pass
 
-    @staticmethod
-    def _run_thread_call(f: Any, args: tuple[Any, ...]) -> None:
+    def _run_thread_call(self, f: Any, args: tuple[Any, ...]) -> None:
+        self._did_work()
         try:
             f(*args)
-        except BaseException:
+        except Exception:
             log_failure(Failure(), "Unhandled error in a thread call:", "torsion.reactor")
 
     def wakeUp(self) -> None:
@@ -190,19 +189,58 @@ class AsyncioReactor(PosixReactorBase):
             self._asyncioEventloop.stop()
 
     def iterate(self, delay: float = 0.0) -> None:
+        """Run one turn of the loop: wait at most ``delay`` seconds for work, do what is ready.
+
+        The turn ends after the first batch of descriptor events, thread
+        calls or timers the reactor dispatches (the loop finishes the
+        callbacks of that batch), or after ``delay``.
+        """
         loop = self._asyncioEventloop
-        loop.call_later(delay, loop.stop)
-        loop.run_forever()
+        self._iteration_served = set()
+        self._iteration_ending = False
+        bound = loop.call_later(delay, loop.stop)
+        try:
+            loop.run_forever()
+        finally:
+            self._iteration_served = None
+            bound.cancel()
+
+    def _did_work(self) -> None:
+        """End :meth:`iterate`'s turn once the loop has run what it has ready."""
+        if self._iteration_served is not None and not self._iteration_ending:
+            self._iteration_ending = True
+            self._asyncioEventloop.stop()
 
     def close(self) -> None:
-        """Release the reactor's descriptors (and its loop, if it created it)."""
+        """Release the reactor's descriptors, and close its loop if it created it.
+
+        Before closing its own loop the reactor lets it finish what it has
+        started: connects still under way are cancelled, and the loop runs
+        until its tasks are done and the callbacks already scheduled (the
+        ``connection_lost`` of connections closed at shutdown, which close
+        their sockets) have run; the default executor's threads are joined.
+        A loop given to the reactor is left as it is.  Calling it twice does
+        nothing.
+
+        Raises:
+            RuntimeError: when the reactor is running.
+        """
+        if self._started:
+            raise RuntimeError("can't close a running reactor: stop it first")
+        if self._closed:
+            return
+        self._closed = True
         if self._armed is not None:
             self._armed.cancel()
             self._armed = None
+        loop = self._asyncioEventloop
+        for connector in list(self._live_connectors):
+            connector._cancel()
         self.removeReader(self._waker)
+        self._internalReaders.discard(self._waker)
         self._waker.close()
-        if not self._asyncioEventloop.is_running() and not self._asyncioEventloop.is_closed():
-            self._asyncioEventloop.close()
+        if self._owns_loop and not loop.is_running() and not loop.is_closed():
+            _finish_loop(loop)
 
     # -- file descriptors ---------------------------------------------------------------
     def addReader(self, reader: Any) -> None:
@@ -248,18 +286,31 @@ class AsyncioReactor(PosixReactorBase):
         return list(self._writers.values())
 
     def _ready(self, selectable: Any, is_read: bool) -> None:
+        served = self._iteration_served
+        if served is not None:
+            # iterate(): each selectable once.  A loop may poll once more
+            # while it stops (uvloop does); the loops' watches are level
+            # triggered, so what is still ready is reported next time.
+            key = (id(selectable), is_read)
+            if key in served:
+                return
+            served.add(key)
+            self._did_work()
         try:
             why = selectable.doRead() if is_read else selectable.doWrite()
-        except BaseException:
+        except Exception:
+            # Anything else (KeyboardInterrupt, a test runner's timeout) goes
+            # to the loop's exception handler, which ends run() with it.
             why = self._dispatch_failed(selectable)
         if why:
             self._disconnectSelectable(selectable, why, is_read)
 
     # -- TCP on native transports ------------------------------------------------------------
     def listenTCP(  # type: ignore[override]
-        self, port: int, factory: Any, backlog: int = 50, interface: str = ""
+        self, port: int, factory: Any, backlog: int = 50, interface: str = "",
+        reusePort: bool = False,
     ) -> AsyncioPort:
-        p = AsyncioPort(port, factory, backlog, interface, self)
+        p = AsyncioPort(port, factory, backlog, interface, self, reusePort)
         p.startListening()
         return p
 
@@ -290,529 +341,51 @@ class AsyncioReactor(PosixReactorBase):
         _report_loop_error(loop, context)
 
     def disconnectAll(self) -> None:
-        """Close every port and drop every connection (ConnectionLost), as other backends do."""
+        """Close every port, drop every connection (ConnectionLost) and stop every connect."""
         super().disconnectAll()
         for port in list(self._live_ports):
             port._close()
         for transport in list(self._live_transports):
             transport._drop()
+        for connector in list(self._live_connectors):
+            connector._cancel()
 
 
 def _noop() -> None:
     pass
 
 
-def _ignore_write(data: object) -> None:
-    pass
-
-
 def _report_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """Report errors the loop caught (a protocol callback raised) like other backends do."""
+    """Report what the loop caught like other backends report errors: logged as failures.
+
+    A protocol callback that raised comes with its exception; a report
+    without one (a task destroyed while pending, a transport never closed)
+    is a leak, and is logged as a failure too, so that tests see it.
+    """
     exc = context.get("exception")
     message = context.get("message", "Unhandled error in the event loop")
-    if isinstance(exc, BaseException):
-        log_failure(Failure(exc), f"{message}:", "torsion.reactor")
-    else:
-        loop.default_exception_handler(context)
-
-
-class AsyncioTCPTransport:
-    """A torsion ``ITCPTransport`` over an asyncio transport.
-
-    ``write`` is the asyncio transport's own method, so the data path adds no
-    Python call; flow control comes from asyncio's ``pause_writing`` /
-    ``resume_writing`` and is relayed to a registered producer.
-    """
-
-    highWater = 65536
-    lowWater = 16384
-
-    def __init__(self, transport: asyncio.Transport, reactor: AsyncioReactor) -> None:
-        self._transport = transport
-        self.reactor = reactor
-        self.write: Callable[[Any], object] = transport.write
-        self.writeSequence: Callable[[Any], object] = transport.writelines
-        self.connected = 1
-        self.disconnecting = 0
-        self.disconnected = 0
-        self.protocol: Any = None
-        self.producer: Any = None
-        self.streamingProducer = False
-        self._write_paused = False
-        self._aborted = False
-        self._dropped = False
-        self._read_eof = False
-        self._write_eof_sent = False
-        self._adapter: _ProtocolAdapter | None = None
-        self.connector: Any = None
-        self._tlsClientDefault = False
-        transport.set_write_buffer_limits(high=self.highWater, low=self.lowWater)
-        reactor._live_transports.add(self)
-
-    def _replace_protocol(self, protocol: Any) -> None:
-        """Route the connection's events to ``protocol`` from now on (used by startTLS)."""
-        self.protocol = protocol
-        adapter = self._adapter
-        if adapter is not None:
-            adapter._protocol = protocol
-            adapter.data_received = protocol.dataReceived  # type: ignore[method-assign]
-            self._transport.set_protocol(adapter)  # uvloop re-reads data_received
-
-    def startTLS(self, contextFactory: Any, normal: bool = True) -> None:
-        """Switch this live connection to TLS; see ``StreamTransport.startTLS``."""
-        from torsion._transports.tls import start_tls  # noqa: PLC0415 - TLS loads on demand
-
-        start_tls(self, contextFactory, normal)
-
-    def getHandle(self) -> socket.socket:
-        return self._transport.get_extra_info("socket")  # type: ignore[no-any-return]
-
-    def getPeer(self) -> IPv4Address | IPv6Address:
-        return _address(self._transport.get_extra_info("peername"))
-
-    def getHost(self) -> IPv4Address | IPv6Address:
-        return _address(self._transport.get_extra_info("sockname"))
-
-    def loseConnection(self) -> None:
-        """Close once everything buffered is sent.
-
-        With a pull producer (or a push producer paused for flow control)
-        registered, the close waits until it unregisters, as in Twisted; a
-        running push producer is stopped when the connection is lost.
-        """
-        if self.disconnected or self.disconnecting:
-            return
-        self.disconnecting = 1
-        if self.producer is not None and (not self.streamingProducer or self._write_paused):
-            return  # unregisterProducer closes
-        self._transport.close()
-
-    def abortConnection(self) -> None:
-        """Close at once, dropping anything buffered; the peer sees a reset."""
-        if self.disconnected or self._aborted:
-            return
-        self._aborted = True
-        self._stop_writing()
-        # asyncio's abort() closes with a FIN; an abort must reset (RST).
-        skt = self._transport.get_extra_info("socket")
-        try:
-            skt.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except (OSError, AttributeError):
-            pass
-        self._transport.abort()
-
-    def _drop(self) -> None:
-        """Close at once for the reactor's shutdown: the protocol hears ConnectionLost now.
-
-        The loop would report the loss on a later turn, after the shutdown's
-        "after" triggers (or never, once stopped): it is reported here, in
-        the "during" phase as on the other backends, and the loop's own
-        report is then ignored.  The loop still closes the socket.
-        """
-        if self.disconnected:
-            return
-        self._dropped = True
-        self._stop_writing()
-        self._transport.abort()
-        if self._adapter is not None:
-            self._adapter.connection_lost(None)
-
-    def _stop_writing(self) -> None:
-        # Writes to a closed (or write-closed) connection are ignored, as on
-        # the other backends; the loop's transports would raise instead.
-        self.write = _ignore_write
-        self.writeSequence = _ignore_write
-
-    def loseWriteConnection(self) -> None:
-        """Half-close: send what is buffered, then shut down our sending side."""
-        if self.disconnected or self._write_eof_sent:
-            return
-        self._write_eof_sent = True
-        if self._transport.can_write_eof():
-            self._transport.write_eof()
-        self._stop_writing()
-        if self._read_eof:
-            self._transport.close()  # both directions are done
-        writeConnectionLost = getattr(self.protocol, "writeConnectionLost", None)
-        if writeConnectionLost is not None:
-            self.reactor._asyncioEventloop.call_soon(writeConnectionLost)
-
-    def _sockopt(self, level: int, option: int, value: int | None = None) -> int:
-        skt = self.getHandle()
-        if value is None:
-            return skt.getsockopt(level, option)
-        skt.setsockopt(level, option, value)
-        return value
-
-    def getTcpNoDelay(self) -> bool:
-        return bool(self._sockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-
-    def setTcpNoDelay(self, enabled: bool) -> None:
-        self._sockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
-
-    def getTcpKeepAlive(self) -> bool:
-        return bool(self._sockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
-
-    def setTcpKeepAlive(self, enabled: bool) -> None:
-        self._sockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(enabled))
-
-    # -- the transport as a producer (reading) --------------------------------------
-    def pauseProducing(self) -> None:
-        if not self.disconnected:
-            self._transport.pause_reading()
-
-    def resumeProducing(self) -> None:
-        if not self.disconnected and not self.disconnecting:
-            self._transport.resume_reading()
-
-    def stopProducing(self) -> None:
-        self.loseConnection()
-
-    # -- the transport as a consumer (writing) ------------------------------------------
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        if self.producer is not None:
-            raise RuntimeError(
-                f"cannot register producer {producer!r}: {self.producer!r} is registered"
-            )
-        if self.disconnected:
-            producer.stopProducing()
-            return
-        self.producer = producer
-        self.streamingProducer = bool(streaming)
-        if streaming:
-            if self._write_paused:
-                producer.pauseProducing()
-        else:
-            self._pull()
-
-    def unregisterProducer(self) -> None:
-        self.producer = None
-        if self.disconnecting and not self.disconnected:
-            self._transport.close()
-
-    def _pull(self) -> None:
-        """Ask a pull producer for more while the write buffer has room."""
-        producer = self.producer
-        if producer is None or self.streamingProducer or self.disconnected:
-            return
-        if not self._write_paused:
-            producer.resumeProducing()
-            if self.producer is producer and not self._write_paused:
-                self.reactor._asyncioEventloop.call_soon(self._pull)
-
-    def _pause_writing(self) -> None:
-        self._write_paused = True
-        if self.producer is not None and self.streamingProducer:
-            self.producer.pauseProducing()
-
-    def _resume_writing(self) -> None:
-        self._write_paused = False
-        if self.producer is not None:
-            if self.streamingProducer:
-                self.producer.resumeProducing()
-            else:
-                self._pull()
-
-    def _lost(self, exc: BaseException | None) -> Failure:
-        self.disconnected = 1
-        self.connected = 0
-        self._stop_writing()
-        self.reactor._live_transports.discard(self)
-        producer, self.producer = self.producer, None
-        if producer is not None:
-            try:
-                producer.stopProducing()
-            except BaseException:
-                log_failure(Failure(), "Unhandled error stopping a producer:", "torsion.reactor")
-        if self._aborted:
-            return Failure(error.ConnectionAborted())
-        if self._dropped:
-            return Failure(error.ConnectionLost())
-        if exc is None:
-            return Failure(_DONE)
-        if isinstance(exc, OSError):
-            return Failure(error.ConnectionLost(str(exc) or type(exc).__name__))
-        return Failure(exc)  # raised by the protocol itself
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} to {self._transport.get_extra_info('peername')}>"
-
-
-class _ProtocolAdapter(asyncio.Protocol):
-    """Calls a torsion protocol from asyncio's protocol callbacks."""
-
-    def __init__(
-        self, reactor: AsyncioReactor, build: Any, on_lost: Any = None, connector: Any = None
-    ) -> None:
-        self._connector = connector
-        self._reactor = reactor
-        self._build = build
-        self._on_lost = on_lost
-        self._torsion_transport: AsyncioTCPTransport | None = None
-        self._protocol: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not subclass asyncio.Transport: no isinstance.
-        wrapper = AsyncioTCPTransport(cast(asyncio.Transport, transport), self._reactor)
-        wrapper._adapter = self
-        # startTLS takes the client role (and the host name to check) from these.
-        wrapper.connector = self._connector
-        wrapper._tlsClientDefault = self._connector is not None
-        self._torsion_transport = wrapper
-        try:
-            protocol = self._build(wrapper.getPeer())
-        except BaseException:
-            log_failure(Failure(), "Unhandled error in buildProtocol:", "torsion.reactor")
-            protocol = None
-        if protocol is None:
-            self._reactor._live_transports.discard(wrapper)
-            transport.close()
-            return
-        self._protocol = protocol
-        wrapper.protocol = protocol
-        # The data path: the loop calls the torsion protocol directly.  If it
-        # raises, the loop reports the error and closes the connection, whose
-        # connectionLost then carries that exception.
-        self.data_received = protocol.dataReceived  # type: ignore[method-assign]
-        # uvloop caches the protocol's data_received when the protocol is
-        # set, before connection_made: setting it again makes it look anew.
-        transport.set_protocol(self)
-        try:
-            protocol.makeConnection(wrapper)
-        except BaseException:
-            log_failure(Failure(), "Unhandled error in connectionMade:", "torsion.reactor")
-            wrapper.abortConnection()
-
-    def _failed(self, failure: Failure) -> None:
-        log_failure(failure, "Unhandled error in dataReceived:", "torsion.reactor")
-        if self._torsion_transport is not None:
-            self._torsion_transport._failure = failure  # type: ignore[attr-defined]
-            self._torsion_transport.abortConnection()
-
-    def data_received(self, data: bytes) -> None:  # replaced per connection
-        pass
-
-    def eof_received(self) -> bool | None:
-        protocol = self._protocol
-        wrapper = self._torsion_transport
-        if wrapper is not None:
-            wrapper._read_eof = True
-        read_lost = getattr(protocol, "readConnectionLost", None)
-        if read_lost is None:
-            return None  # asyncio closes the transport
-        try:
-            read_lost()
-        except BaseException:
-            self._failed(Failure())
-        # Keep the transport open for writing, unless our side is shut
-        # already: then both directions are done and asyncio closes it.
-        return wrapper is None or not wrapper._write_eof_sent
-
-    def pause_writing(self) -> None:
-        if self._torsion_transport is not None:
-            self._torsion_transport._pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._torsion_transport is not None:
-            self._torsion_transport._resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        wrapper = self._torsion_transport
-        if wrapper is None or self._protocol is None or wrapper.disconnected:
-            return  # no protocol, or its loss was reported already (see _drop)
-        reason = wrapper._lost(exc)
-        failure = getattr(wrapper, "_failure", None)
-        if failure is not None:
-            reason = failure
-        try:
-            self._protocol.connectionLost(reason)
-        except BaseException:
-            log_failure(Failure(), "Unhandled error in connectionLost:", "torsion.reactor")
-        if self._on_lost is not None:
-            self._on_lost(reason)
-
-
-class AsyncioPort:
-    """A listening TCP socket served by the loop; provides ``IListeningPort``."""
-
-    def __init__(
-        self, port: int, factory: Any, backlog: int, interface: str, reactor: AsyncioReactor
-    ) -> None:
-        self.port = port
-        self.factory = factory
-        self.backlog = backlog
-        self.interface = interface
-        self.reactor = reactor
-        self.connected = False
-        self._socket: socket.socket | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._serving: asyncio.Task[Any] | None = None
-
-    def startListening(self) -> None:
-        family = socket.AF_INET6 if ":" in self.interface else socket.AF_INET
-        skt = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and self.interface in ("::", ""):
-                skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            skt.bind((self.interface, self.port))
-            skt.listen(self.backlog)
-            skt.setblocking(False)
-        except OSError as exc:
-            skt.close()
-            raise error.CannotListenError(self.interface, self.port, exc) from exc
-        self._socket = skt
-        self.factory.doStart()
-        self.connected = True
-        self.reactor._live_ports.add(self)
-        loop = self.reactor._asyncioEventloop
-        reactor = self.reactor
-
-        def make_adapter() -> _ProtocolAdapter:
-            return _ProtocolAdapter(reactor, self.factory.buildProtocol)
-
-        async def serve() -> None:
-            self._server = await loop.create_server(make_adapter, sock=skt, backlog=self.backlog)
-
-        self._serving = loop.create_task(serve())
-
-    def getHost(self) -> IPv4Address | IPv6Address:
-        if self._socket is None:
-            raise error.NotListeningError("the port is not listening")
-        return _address(self._socket.getsockname())
-
-    def stopListening(self) -> Deferred[None]:
-        d: Deferred[None] = Deferred()
-        if not self.connected:
-            d.callback(None)
-            return d
-        self.connected = False
-        loop = self.reactor._asyncioEventloop
-
-        def close() -> None:
-            self._close()
-            d.callback(None)
-
-        loop.call_soon(close)
-        return d
-
-    def _close(self) -> None:
-        """Close the listening socket now and stop the factory (once)."""
-        if self not in self.reactor._live_ports:
-            return
-        self.reactor._live_ports.discard(self)
-        self.connected = False
-        if self._server is not None:
-            self._server.close()
-        elif self._socket is not None:
-            if self._serving is not None:
-                self._serving.cancel()
-            self._socket.close()
-        self.factory.doStop()
-
-    loseConnection = stopListening
-
-    def __repr__(self) -> str:
-        return f"<{type(self.factory).__name__} on asyncio TCP port {self.port}>"
-
-
-class AsyncioConnector:
-    """An outgoing TCP connection through ``loop.create_connection``; provides ``IConnector``."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        factory: Any,
-        timeout: float | None,
-        bindAddress: tuple[str, int] | None,
-        reactor: AsyncioReactor,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.factory = factory
-        self.timeout = timeout
-        self.bindAddress = bindAddress
-        self.reactor = reactor
-        self.state = "disconnected"
-        self.transport: AsyncioTCPTransport | None = None
-        self._attempt: asyncio.Task[Any] | None = None
-        self.factoryStarted = False
-
-    def connect(self) -> None:
-        if self.state != "disconnected":
-            raise RuntimeError(f"can't connect in this state: {self.state}")
-        self.state = "connecting"
-        if not self.factoryStarted:
-            self.factory.doStart()
-            self.factoryStarted = True
-        loop = self.reactor._asyncioEventloop
-        self._attempt = loop.create_task(self._connect())
-        self.factory.startedConnecting(self)
-
-    async def _connect(self) -> None:
-        loop = self.reactor._asyncioEventloop
-
-        def build(addr: Any) -> Any:
-            self.state = "connected"
-            return self.factory.buildProtocol(addr)
-
-        def make_adapter() -> _ProtocolAdapter:
-            return _ProtocolAdapter(self.reactor, build, self._connection_lost, self)
-
-        try:
-            attempt = loop.create_connection(
-                make_adapter, self.host, self.port, local_addr=self.bindAddress
-            )
-            if self.timeout is not None:
-                _, adapter = await asyncio.wait_for(attempt, self.timeout)
-            else:
-                _, adapter = await attempt
-        except asyncio.CancelledError:
-            self._failed(error.UserError())
-            return
-        except TimeoutError:
-            self._failed(error.TimeoutError())
-            return
-        except socket.gaierror as exc:
-            self._failed(error.DNSLookupError(f"address {self.host!r} not found: {exc}"))
-            return
-        except OSError as exc:
-            self._failed(error.getConnectError(exc))
-            return
-        self.transport = adapter._torsion_transport
-
-    def _failed(self, reason: BaseException) -> None:
-        self.state = "disconnected"
-        self.transport = None
-        self.factory.clientConnectionFailed(self, Failure(reason))
-        if self.state == "disconnected":
-            self.factory.doStop()
-            self.factoryStarted = False
-
-    def _connection_lost(self, reason: Failure) -> None:
-        self.state = "disconnected"
-        self.transport = None
-        self.factory.clientConnectionLost(self, reason)
-        if self.state == "disconnected":
-            self.factory.doStop()
-            self.factoryStarted = False
-
-    def stopConnecting(self) -> None:
-        if self.state != "connecting" or self._attempt is None:
-            raise error.NotConnectingError("we're not trying to connect")
-        self._attempt.cancel()
-
-    def disconnect(self) -> None:
-        if self.state == "connecting":
-            self.stopConnecting()
-        elif self.state == "connected" and self.transport is not None:
-            self.transport.loseConnection()
-
-    def getDestination(self) -> IPv4Address | IPv6Address:
-        if ":" in self.host:
-            return IPv6Address("TCP", self.host, self.port)
-        return IPv4Address("TCP", self.host, self.port)
-
-    def __repr__(self) -> str:
-        return f"<AsyncioConnector to {self.getDestination()} ({self.state})>"
+    if not isinstance(exc, BaseException):
+        details = ", ".join(f"{k}={v!r}" for k, v in context.items() if k != "message")
+        exc = RuntimeError(f"{message} ({details})" if details else message)
+    log_failure(Failure(exc), f"{message}:", "torsion.reactor")
+
+
+def _finish_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Let ``loop`` finish its tasks and scheduled callbacks, then close it."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    # Callbacks scheduled by the tasks' ends and by closed transports
+    # (connection_lost closes the socket), and those they schedule in turn.
+    for _ in range(_DRAIN_TURNS):
+        loop.run_until_complete(asyncio.sleep(0))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+
+
+# Enough loop turns for a closed transport's callbacks to run (asyncio's
+# TLS and pipe transports chain two or three call_soon steps).
+_DRAIN_TURNS = 4

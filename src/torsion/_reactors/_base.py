@@ -311,11 +311,19 @@ class ReactorBase:
         self.running = True
 
     def run(self, installSignalHandlers: bool = True) -> None:
-        """Run the loop until ``stop()`` (SIGINT/SIGTERM stop it when handlers are installed)."""
-        self.startRunning()
-        if installSignalHandlers and threading.current_thread() is threading.main_thread():
+        """Run the loop until ``stop()`` (SIGINT/SIGTERM stop it when handlers are installed).
+
+        The handlers are in place before the startup event fires, so a
+        ``callWhenRunning`` that tells another process "ready" may be answered
+        with a signal at once.
+        """
+        if self._started:
+            raise error.ReactorAlreadyRunning()
+        install = installSignalHandlers and threading.current_thread() is threading.main_thread()
+        if install:
             self._installSignalHandlers()
         try:
+            self.startRunning()
             self.mainLoop()
         finally:
             self._uninstallSignalHandlers()

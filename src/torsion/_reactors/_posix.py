@@ -230,7 +230,8 @@ class PosixReactorBase(ReactorBase, UDPMixin, UNIXMixin, SSLMixin, ProcessMixin)
 
     # -- IReactorTCP ------------------------------------------------------------
     def listenTCP(
-        self, port: int, factory: Any, backlog: int = 50, interface: str = ""
+        self, port: int, factory: Any, backlog: int = 50, interface: str = "",
+        reusePort: bool = False,
     ) -> Port:
         """Listen for TCP connections; each gets a protocol from ``factory``.
 
@@ -240,13 +241,15 @@ class PosixReactorBase(ReactorBase, UDPMixin, UNIXMixin, SSLMixin, ProcessMixin)
             backlog: the listen queue length.
             interface: the address to bind ("" for all IPv4; an IPv6 address
                 such as "::" or "::1" listens on IPv6).
+            reusePort: set ``SO_REUSEPORT``, so that several processes (each with
+                it set) listen on the same port and share its connections.
 
         Raises:
             CannotListenError: when the port cannot be bound.
         """
         from torsion._transports.tcp import Port  # noqa: PLC0415 - avoids a cycle
 
-        p = Port(port, factory, backlog, interface, self)
+        p = Port(port, factory, backlog, interface, self, reusePort)
         p.startListening()
         return p
 

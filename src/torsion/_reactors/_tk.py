@@ -57,7 +57,14 @@ Hard-won facts (Tcl/Tk 8.6, threaded, as Debian ships it):
   transports do).
 * tkinter keeps a Python exception raised in a file or timer handler until the
   next ``mainloop()`` call re-raises it; so the reactor's handlers catch every
-  error (logging it) except ``KeyboardInterrupt`` and ``SystemExit``.
+  ``Exception`` (logging it) and let the rest (``KeyboardInterrupt``,
+  ``SystemExit``, a test runner's timeout) end ``run()`` that way.
+* tkinter hands an exception raised in a Tcl command callback (``after``, a
+  button's ``command``, the window manager's ``WM_DELETE_WINDOW``) to
+  ``root.report_callback_exception``, which prints it to stderr and carries
+  on: the error is lost to logging and to tests.  The reactor replaces it on
+  its root: an ``Exception`` is logged as a failure, anything else quits Tk's
+  loop and is raised from ``run()``.
 * Idle callbacks belong to the thread, not to the Tk that queued them: a root
   destroyed before its pending idle work ran (ttk schedules some in every new
   ``Tk()``) makes the next Tk loop in the thread print "can't invoke "event"
@@ -66,9 +73,12 @@ Hard-won facts (Tcl/Tk 8.6, threaded, as Debian ships it):
 * Creating a file handler again for a descriptor that has one leaks tkinter's
   record of the old one: the reactor deletes it first.
 * Python runs signal handlers only when the main thread runs Python code,
-  which an idle ``mainloop()`` does not do.  ``run()`` (with signal handlers)
-  points ``signal.set_wakeup_fd`` at a pipe with a file handler, so SIGINT and
-  SIGTERM stop an idle reactor at once.
+  which an idle ``mainloop()`` does not do.  ``run()`` in the main thread
+  points ``signal.set_wakeup_fd`` at a pipe with a file handler (unless
+  someone else's wakeup descriptor is set), so a signal's Python handler runs
+  at once: SIGINT and SIGTERM stop an idle reactor, and a test runner's alarm
+  (pytest-timeout) interrupts a hung one, with or without the reactor's own
+  signal handlers.
 * The first ``Tk()`` in a process opens the X connection and Tcl's notifier
   pipe; both stay open for the life of the process, whatever is destroyed.
 * Tcl 8.6 timers follow the wall clock, the reactor's ``seconds()`` the
@@ -86,6 +96,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from torsion._delayedcall import DelayedCall
@@ -151,9 +162,14 @@ class TkReactor(PosixReactorBase):
         self._owns_loop = False
         self._close_window_after_shutdown = False
         self._signal_pipe: tuple[int, int] | None = None
+        self._fatal: BaseException | None = None
+        self._iteration_served: set[int] | None = None
+        self._iteration_repeat = False
         super().__init__()
         self.addSystemEventTrigger("after", "shutdown", self._after_shutdown)
         self.root.protocol("WM_DELETE_WINDOW", self._window_closed)
+        self._previous_report = self.root.__dict__.get("report_callback_exception")
+        self.root.report_callback_exception = self._callback_failed
 
     # -- IReactorFDSet ------------------------------------------------------------
     def addReader(self, reader: Any) -> None:
@@ -237,6 +253,15 @@ class TkReactor(PosixReactorBase):
             self._waker.doRead()
             self._tick()
             return
+        served = self._iteration_served
+        if served is not None:
+            # iterate(): one round of readiness.  Tcl's notifier is level
+            # triggered, so a descriptor still ready comes round again: that
+            # is the next round, left for the next iteration.
+            if fd in served:
+                self._iteration_repeat = True
+                return
+            served.add(fd)
         why: BaseException | Failure | None = None
         is_read = False
         try:
@@ -248,9 +273,7 @@ class TkReactor(PosixReactorBase):
             if not why and mask & _WRITABLE and writing:
                 is_read = False
                 why = selectable.doWrite()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:
+        except Exception:
             why = self._dispatch_failed(selectable)
         if why:
             self._disconnectSelectable(selectable, why, is_read)
@@ -296,9 +319,7 @@ class TkReactor(PosixReactorBase):
         self._in_tick = True
         try:
             self.runUntilCurrent()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:
+        except Exception:
             log_failure(Failure(), "Unexpected error in the main loop:", "torsion.reactor")
         finally:
             self._in_tick = False
@@ -328,6 +349,7 @@ class TkReactor(PosixReactorBase):
         loop still serving it, and then this returns.
         """
         self._owns_loop = True
+        self._watch_signals()
         # While the root window exists, mainloop(0) returns once it is gone;
         # after that, -1 keeps the loop going with no window at all.
         threshold = 0
@@ -335,44 +357,76 @@ class TkReactor(PosixReactorBase):
             while self._started:
                 try:
                     self.root.mainloop(threshold)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except BaseException:
+                except Exception:
                     log_failure(Failure(), "Unexpected error in the main loop:", "torsion.reactor")
                     continue
+                self._raise_fatal()
                 threshold = -1
                 if self._started and not self._stopped:
                     _log.info("Tk's main loop ended: stopping the reactor.")
                     self.stop()
         finally:
             self._owns_loop = False
-        self.running = False
+            self._unwatch_signals()
+            # Also when an exception that is no Exception (KeyboardInterrupt, a
+            # test runner's timeout) ends run(), as crash() would.
+            self.running = False
+            if self._started:
+                self._started = False
+                self._addStartTrigger()
+                self._disarm()
+
+    def _callback_failed(
+        self, exc_type: type[BaseException], value: BaseException, tb: TracebackType | None
+    ) -> None:
+        """``root.report_callback_exception``: see the module's notes."""
+        if isinstance(value, Exception):
+            log_failure(Failure(value, exc_type, tb), "Unhandled error in a Tk callback:",
+                        "torsion.reactor")
+            return
+        self._fatal = value
+        self._tk.quit()  # mainloop() returns; mainLoop or doIteration raises it
+
+    def _raise_fatal(self) -> None:
+        fatal, self._fatal = self._fatal, None
+        if fatal is not None:
+            raise fatal
 
     def crash(self) -> None:
         """Stop at once, without the shutdown event; quit Tk's loop if ``run()`` runs it."""
         super().crash()
+        self._disarm()
+        if self._owns_loop:
+            self._tk.quit()
+
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.deletetimerhandler()
             self._timer = None
             self._armed_at = _INFINITY
-        if self._owns_loop:
-            self._tk.quit()
 
     def doIteration(self, timeout: float | None) -> None:
         """Wait at most ``timeout`` seconds (None: forever) for a Tk event, handle what is ready."""
         guard = None
-        if timeout is None:
-            self._tk.dooneevent(0)
-        elif timeout > 0:
-            ms = min(math.ceil(timeout * 1000), _MAX_TIMER_MS)
-            guard = self._tk.createtimerhandler(ms, _noop)
-            self._tk.dooneevent(0)
-        # Then whatever else is ready, without waiting (bounded: Tk may keep finding work).
-        for _ in range(1000):
-            if not self._tk.dooneevent(_DONT_WAIT):
-                break
-        if guard is not None:
-            guard.deletetimerhandler()
+        self._iteration_served = set()
+        self._iteration_repeat = False
+        try:
+            if timeout is None:
+                self._tk.dooneevent(0)
+            elif timeout > 0:
+                ms = min(math.ceil(timeout * 1000), _MAX_TIMER_MS)
+                guard = self._tk.createtimerhandler(ms, _noop)
+                self._tk.dooneevent(0)
+            # Then whatever else is ready, without waiting, until a descriptor
+            # comes round a second time (bounded: Tk may keep finding work).
+            for _ in range(1000):
+                if self._iteration_repeat or not self._tk.dooneevent(_DONT_WAIT):
+                    break
+        finally:
+            self._iteration_served = None
+            if guard is not None:
+                guard.deletetimerhandler()
+        self._raise_fatal()
 
     def _window_closed(self) -> None:
         """WM_DELETE_WINDOW: stop the reactor, then destroy the window after shutdown."""
@@ -397,9 +451,11 @@ class TkReactor(PosixReactorBase):
             pass
 
     # -- signals ------------------------------------------------------------------------
-    def _installSignalHandlers(self) -> None:
-        super()._installSignalHandlers()
-        if not self._signals_installed or threading.current_thread() is not threading.main_thread():
+    def _watch_signals(self) -> None:
+        """Wake Tk when a signal arrives, so its Python handler runs now (see the notes)."""
+        if self._signal_pipe is not None:
+            return
+        if threading.current_thread() is not threading.main_thread():
             return
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
@@ -420,14 +476,13 @@ class TkReactor(PosixReactorBase):
         except BlockingIOError:
             pass
 
-    def _uninstallSignalHandlers(self) -> None:
+    def _unwatch_signals(self) -> None:
         pipe, self._signal_pipe = self._signal_pipe, None
         if pipe is not None:
             signal.set_wakeup_fd(-1)
             self._tk.deletefilehandler(pipe[0])
             os.close(pipe[0])
             os.close(pipe[1])
-        super()._uninstallSignalHandlers()
 
     # -- closing ---------------------------------------------------------------------------
     def _close_poller(self) -> None:
@@ -447,6 +502,13 @@ class TkReactor(PosixReactorBase):
                 self.root.protocol("WM_DELETE_WINDOW", self.root.destroy)
             except Exception:  # the window is gone
                 pass
+            # The application's root gets its own error reporting back.
+            if self._previous_report is None:
+                self.root.__dict__.pop("report_callback_exception", None)
+            else:
+                self.root.report_callback_exception = (
+                    self._previous_report
+                )
 
 
 def _new_root() -> tkinter.Tk:

@@ -23,6 +23,7 @@ from typing import Any
 
 from torsion import error
 from torsion._logging import log_failure
+from torsion._transports._sendfile import SendfileMixin
 from torsion.failure import Failure
 
 __all__ = ["StreamTransport"]
@@ -41,8 +42,9 @@ def _lost(exc: OSError) -> error.ConnectionLost:
     return error.ConnectionLost(exc.strerror or str(exc))
 
 
-class StreamTransport:
-    """A connected stream socket driven by a reactor; provides ``ITCPTransport``.
+class StreamTransport(SendfileMixin):
+    """A connected stream socket driven by a reactor; provides ``ITCPTransport``
+    and ``ISendfileTransport`` (``sendfile``, from :class:`SendfileMixin`).
 
     Attributes:
         protocol: the protocol receiving this connection's events.
@@ -107,6 +109,8 @@ class StreamTransport:
         """Send what is buffered; then feed producers and finish closing."""
         if self._write_failure is not None:
             return self._write_failure
+        if self._sendfile_jobs and not self._send_with_files():
+            return self._write_failure  # None: wait for writability
         buffer = self._buffer
         while buffer:
             try:
@@ -342,6 +346,8 @@ class StreamTransport:
                 producer.stopProducing()
             except BaseException:
                 self._report(Failure())
+        if self._sendfile_jobs:
+            self._files_lost(reason)
         self._close_socket(orderly=not reason.check(error.ConnectionAborted))
         protocol = self.protocol
         try:

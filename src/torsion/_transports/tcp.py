@@ -99,13 +99,15 @@ class Port:
     sessionno = 0
 
     def __init__(
-        self, port: int, factory: Any, backlog: int, interface: str, reactor: Any
+        self, port: int, factory: Any, backlog: int, interface: str, reactor: Any,
+        reusePort: bool = False,
     ) -> None:
         self.port = port
         self.factory = factory
         self.backlog = backlog
         self.interface = interface
         self.reactor = reactor
+        self.reusePort = reusePort
         self.connected = False
         self.disconnected = False
         self.socket: socket.socket | None = None
@@ -136,6 +138,10 @@ class Port:
             raise error.CannotListenError(self.interface, self.port, exc) from exc
         try:
             skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.reusePort:
+                # Several processes listening on one port, the kernel spreading the
+                # connections between them (pre-forked workers).
+                skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and self.interface in ("::", ""):
                 skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             skt.bind((self.interface, self.port))

@@ -156,7 +156,6 @@ class TLSMemoryBIO:
         self._sent_close = False
         self._received_close = False
         self._write_closing = False
-        self._write_lost_told = False
         self._read_paused = False
         self._relay: _ProducerRelay | None = None
         self._timer: Any = None
@@ -236,10 +235,7 @@ class TLSMemoryBIO:
         self._progress()  # what is left, then the EOF: a truncation
 
     def writeConnectionLost(self) -> None:
-        """Our sending side is shut down (after ``loseWriteConnection``)."""
-        if self._write_lost_told:
-            return
-        self._write_lost_told = True
+        """Our sending side is shut down (after ``loseWriteConnection``); told once."""
         hook = getattr(self.wrappedProtocol, "writeConnectionLost", None)
         if hook is not None:
             hook()
@@ -471,6 +467,8 @@ class TLSMemoryBIO:
             self._pending.append(data)
         else:
             self._encrypt(data)
+            if self._relay is not None:
+                self._relay.wrote()
 
     def writeSequence(self, iovec: Any) -> None:
         """Write the chunks of ``iovec`` as one."""
@@ -632,8 +630,11 @@ class _ProducerRelay:
 
     The producer runs while nothing holds it: ``"transport"`` (the transport's
     buffer is full) or ``"handshake"`` (TLS is not ready).  A pull producer is
-    asked for more once per reactor iteration while it runs; without a clock,
-    the transport asks (registered as a pull producer).
+    asked for a chunk when it starts running, and again on the next reactor
+    iteration after each time it wrote (:meth:`wrote`): one that wrote nothing
+    is left alone until it writes, as on a plain TCP transport, instead of
+    being asked on every iteration.  Without a clock, the transport asks
+    (registered as a pull producer).
     """
 
     def __init__(self, producer: Any, streaming: bool, clock: Any) -> None:
@@ -702,13 +703,16 @@ class _ProducerRelay:
                 self._call.cancel()
             self._call = None
 
+    def wrote(self) -> None:
+        """The application wrote: a running pull producer is asked again soon."""
+        if not self.streaming and self._clock is not None and not self._holds and self._active:
+            self._schedule()
+
     def _pull(self) -> None:
         self._call = None
         if self._holds or not self._active:
             return
-        self.producer.resumeProducing()
-        if not self._holds and self._active:
-            self._schedule()
+        self.producer.resumeProducing()  # its writes schedule the next call
 
 
 def _check_creator(creator: Any, is_client: bool) -> None:

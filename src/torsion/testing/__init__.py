@@ -9,6 +9,12 @@
   same, plus a :class:`torsion.task.Clock`).
 * :func:`connect_pair`: a client and a server protocol joined in memory; the
   returned :class:`Pump` moves bytes between them on ``flush()``.
+* A conformance kit for running one test on every reactor backend:
+  :data:`BACKENDS`, :func:`checked_reactor` (a fresh reactor, shut down and
+  checked for leaked descriptors, threads and zombies afterwards),
+  :func:`run_until` / :func:`run_for` (drive a real reactor until a Deferred
+  or coroutine has its result), :func:`backend_unavailable` (why a backend
+  cannot run here), :func:`open_fds` and :func:`unreaped_children`.
 * A pytest plugin (loaded automatically once torsion is installed): a test may
   be ``async def`` or return a Deferred and is run to completion; the
   ``clock`` fixture gives a deterministic :class:`torsion.task.Clock`; a
@@ -24,6 +30,17 @@ Example::
         assert success_result_of(succeed(2).addCallback(lambda n: n * 2)) == 4
 """
 
+from torsion.testing._conformance import (
+    BACKENDS,
+    LeakError,
+    ReactorTimeout,
+    backend_unavailable,
+    checked_reactor,
+    open_fds,
+    run_for,
+    run_until,
+    unreaped_children,
+)
 from torsion.testing._reactor import (
     FakeConnector,
     FakePort,
@@ -44,16 +61,25 @@ from torsion.testing._transports import (
 )
 
 __all__ = [
+    "BACKENDS",
     "FakeConnector",
     "FakePort",
+    "LeakError",
     "MemoryReactor",
     "MemoryReactorClock",
     "Pump",
     "PumpTransport",
+    "ReactorTimeout",
     "StringTransport",
     "StringTransportWithDisconnection",
     "assert_no_result",
+    "backend_unavailable",
+    "checked_reactor",
     "connect_pair",
     "failure_result_of",
+    "open_fds",
+    "run_for",
+    "run_until",
     "success_result_of",
+    "unreaped_children",
 ]

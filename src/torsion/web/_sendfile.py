@@ -7,49 +7,40 @@ comes back untouched between the framing pieces.
 
 Two ways to move the region's bytes:
 
-* :class:`_SendfileProducer`, on a plain TCP (or UNIX) socket transport: the kernel
-  copies file pages to the socket (``os.sendfile``), never through Python. It is a
-  pull producer of the transport, so it starts only once the transport's buffer is
-  empty (the response head sent), and it never writes through the transport while
-  it runs, so bytes stay in order. On ``EAGAIN`` it waits for the socket to be
-  writable on a duplicate of the socket's descriptor registered with
-  ``reactor.addWriter`` (the transport keeps its own registration); after 8 MiB in a
-  row it also yields to the reactor, so one fast client cannot starve the others.
-* :class:`_ReadProducer` everywhere else (TLS, the asyncio reactors, multipart
-  ranges): a push producer reading 64 KiB at a time with ``os.pread``, paused by the
-  transport above its high-water mark, so memory stays bounded.
+* :class:`_QueuedSend`, on a transport with ``sendfile`` (``ISendfileTransport``:
+  the plain TCP and UNIX transports of the epoll, poll and select reactors): each
+  region is handed to ``transport.sendfile`` and each framing piece to ``write``, all
+  at once; the transport keeps them in order, sends regions with ``os.sendfile``
+  (the kernel copies file pages to the socket, never through Python), counts them
+  in its flow control, and fails their Deferreds if the connection is lost. The
+  response is finished once the last region is out.
+* :class:`_ReadProducer` everywhere else (TLS, the asyncio reactors): a push
+  producer reading 64 KiB at a time with ``os.pread``, paused by the transport
+  above its high-water mark, so memory stays bounded.
 
-Hard-won facts:
-
-* ``os.sendfile`` on a non-blocking socket returns a short count or raises
-  ``BlockingIOError``; it returns 0 only at the end of the file (the file shrank:
-  the response can no longer be completed, so the connection is closed).
-* The transport only knows its own buffer; checking it is empty before each burst is
-  what keeps the head and the body in order. A ``StreamTransport.sendfile`` method
-  would make this module's private access unnecessary (see the module's caller).
+A file that shrinks while it is sent cannot complete the response: the connection
+is closed (by the transport on the sendfile path) and the Deferred fails.
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import socket
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from torsion import error
 from torsion._logging import log_failure
-from torsion._transports._stream import StreamTransport
 from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.web.sansio import Data
+
+if TYPE_CHECKING:
+    from torsion.interfaces import ISendfileTransport
 
 __all__ = ["FileRegion", "can_sendfile", "send_file_body"]
 
 _READ_SIZE = 65536
 _READS_PER_TURN = 16  # 1 MiB per reactor turn at most
-_SENDFILE_CHUNK = 4 * 1024 * 1024
-_SENDFILE_BURST = 8 * 1024 * 1024
 
 
 class FileRegion:
@@ -75,11 +66,8 @@ class FileRegion:
 
 
 def can_sendfile(transport: Any) -> bool:
-    """Whether ``transport`` is a plain socket transport ``os.sendfile`` can write to."""
-    if not isinstance(transport, StreamTransport) or not hasattr(os, "sendfile"):
-        return False
-    handle = transport.getHandle()
-    return isinstance(handle, socket.socket) and handle.type == socket.SOCK_STREAM
+    """Whether ``transport`` sends file regions itself (``ISendfileTransport``)."""
+    return callable(getattr(transport, "sendfile", None))
 
 
 def send_file_body(
@@ -113,8 +101,8 @@ def send_file_body(
         _close(close_fd)
         request.finish()
         done.callback(None)
-    elif use_sendfile and len(regions) == 1 and can_sendfile(transport):
-        _SendfileProducer(request, pieces, done, close_fd).start()
+    elif use_sendfile and can_sendfile(transport):
+        _QueuedSend(request, pieces, done, close_fd).start()
     else:
         _ReadProducer(request, pieces, done, close_fd).start()
     return done
@@ -144,147 +132,68 @@ def _close(fd: int | None) -> None:
             pass
 
 
-class _Writable:
-    """A duplicate of the socket's descriptor, watched for writability."""
+class _QueuedSend:
+    """Queues the pieces on an ``ISendfileTransport``: bytes written, regions sendfile'd.
 
-    def __init__(self, sock_fd: int, wake: Any) -> None:
-        self._fd = os.dup(sock_fd)
-        self._wake = wake
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def logPrefix(self) -> str:
-        return "sendfile"
-
-    def doRead(self) -> None:
-        return None
-
-    def doWrite(self) -> None:
-        self._wake()
-
-    def connectionLost(self, reason: Failure) -> None:
-        self._wake()
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-
-class _SendfileProducer:
-    """Sends one file region with ``os.sendfile``, between the framing bytes."""
+    The transport keeps them in order (and sends each region with ``os.sendfile``
+    where it can); the response is finished once the last region is out.
+    """
 
     def __init__(
         self, request: Any, pieces: list[bytes | FileRegion], done: Deferred[None],
         close_fd: int | None,
     ) -> None:
         self._request = request
-        self._transport: StreamTransport = request.transport
-        self._reactor = request.channel.reactor
         self._pieces = pieces
         self._done = done
         self._close_fd = close_fd
-        self._stopped = False
-        self._waiting = False
-        self._writable: _Writable | None = None
-        self._sock_fd = self._transport.getHandle().fileno()
 
     def start(self) -> None:
-        # Bytes before the region (a chunk header) go through the transport first.
-        while self._pieces and isinstance(self._pieces[0], bytes):
-            self._transport.write(cast(bytes, self._pieces.pop(0)))
+        # Registered as the body's pull producer, as a body producer is: the channel
+        # then lets the transport go (its own flow-control gate is unregistered).
+        # The transport's flow control has nothing to ask of us (the regions are
+        # queued already), so this producer does nothing.
         self._request._register_transport_producer(self, False)
+        transport: ISendfileTransport = self._request.transport
+        last: Deferred[int] | None = None
+        for piece in self._pieces:
+            if isinstance(piece, FileRegion):
+                last = transport.sendfile(piece.fd, piece.offset, piece.count)
+                last.addErrback(self._failed)
+            else:
+                # Framing after the last region: queued behind it by the transport.
+                self._request.transport.write(piece)
+        assert last is not None  # the caller sends all-bytes bodies itself
+        last.addCallback(self._finish)
 
     def resumeProducing(self) -> None:
-        """The transport's buffer is empty (or just registered): send."""
-        self._pump()
+        """The transport's buffer is empty: nothing to do, the regions are queued."""
 
     def pauseProducing(self) -> None:
         """Not used: a pull producer is only resumed."""
 
     def stopProducing(self) -> None:
-        """The connection is gone: release the file and the descriptor."""
-        if self._stopped:
-            return
-        self._end(Failure(error.ConnectionLost("the connection was lost")))
+        """The connection is gone: the transport fails the regions' Deferreds."""
 
-    def _pump(self) -> None:
-        if self._stopped or self._transport._buffered:
-            return  # the head is still buffered: the transport resumes us once it is sent
-        region = cast(FileRegion, self._pieces[0])
-        burst = 0
-        while region.count:
-            try:
-                sent = os.sendfile(
-                    self._sock_fd, region.fd, region.offset, min(region.count, _SENDFILE_CHUNK)
-                )
-            except (BlockingIOError, InterruptedError):
-                self._wait()
-                return
-            except OSError as exc:
-                lost = exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN)
-                message = "the client went away" if lost else "sendfile failed"
-                self._fail(error.ConnectionLost(f"{message}: {exc.strerror}"), log=not lost)
-                return
-            if sent == 0:
-                self._fail(OSError(f"{region} ended early: the file shrank"), log=True)
-                return
-            region.offset += sent
-            region.count -= sent
-            burst += sent
-            if region.count and burst >= _SENDFILE_BURST:
-                self._wait()  # let the reactor serve others; the socket says when
-                return
-        self._pieces.pop(0)
-        self._finish()
-
-    def _wait(self) -> None:
-        # Stay registered until the region is sent: level-triggered readiness calls
-        # us back each time the socket has room, with no epoll_ctl per EAGAIN.
-        if self._writable is None:
-            self._writable = _Writable(self._sock_fd, self._woken)
-        if not self._waiting:
-            self._waiting = True
-            self._reactor.addWriter(self._writable)
-
-    def _woken(self) -> None:
-        if not self._stopped:
-            self._pump()
-
-    def _release(self) -> None:
-        self._stopped = True
-        writable, self._writable = self._writable, None
-        if writable is not None:
-            if self._waiting:
-                self._reactor.removeWriter(writable)
-            writable.close()
-        self._waiting = False
+    def _finish(self, result: object) -> None:
+        if result is None:
+            return  # a region failed: _failed has ended it
         _close(self._close_fd)
         self._close_fd = None
-
-    def _finish(self) -> None:
-        self._release()
-        request = self._request
-        request.unregisterProducer()
-        for piece in self._pieces:
-            self._transport.write(cast(bytes, piece))  # only framing bytes are left
-        if not request._disconnected:
-            request.finish()
-        self._done.callback(None)
-
-    def _fail(self, exc: BaseException, log: bool) -> None:
-        reason = Failure(exc)
-        if log:
-            log_failure(reason, f"Error sending a file for {self._request!r}:", "torsion.web")
-        self._request.unregisterProducer()
-        self._end(reason)
-        self._transport.loseConnection()
-
-    def _end(self, reason: Failure) -> None:
-        self._release()
+        if not self._request._disconnected and not self._request.finished:
+            self._request.finish()
         if not self._done.called:
-            self._done.errback(reason)
+            self._done.callback(None)
+
+    def _failed(self, reason: Failure) -> None:
+        # Every region after a failed one fails too (the connection closes): once is enough.
+        _close(self._close_fd)
+        self._close_fd = None
+        if self._done.called:
+            return
+        if not reason.check(error.ConnectionLost):
+            log_failure(reason, f"Error sending a file for {self._request!r}:", "torsion.web")
+        self._done.errback(reason)
 
 
 class _ReadProducer:
@@ -356,7 +265,9 @@ class _ReadProducer:
                 self._finish()
                 return
             transport.write(data)
-        self.resumeProducing()
+        if not self._paused and not self._stopped:
+            # Not resumeProducing: the last write may just have paused us.
+            self._call = self._reactor.callLater(0, self._produce)
 
     def _finish(self) -> None:
         self._release()

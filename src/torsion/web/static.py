@@ -37,20 +37,11 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import secrets
 import stat
 from typing import Any
 
-from torsion.web._conditional import (
-    Unsatisfiable,
-    evaluate_preconditions,
-    http_date,
-    if_range_allows,
-    parse_range,
-)
 from torsion.web._listing import listing_page
-from torsion.web._request import NOT_DONE_YET
-from torsion.web._sendfile import FileRegion, send_file_body
+from torsion.web.representation import FileRegion, serve_representation
 from torsion.web.resource import ForbiddenResource, NoResource, Resource, error_page
 
 __all__ = ["File"]
@@ -200,65 +191,17 @@ class File(Resource):
             return ForbiddenResource().render(request)
         try:
             info = os.fstat(fd)
-            result = self._respond(request, real, fd, info)
         except BaseException:
             os.close(fd)
             raise
-        if result is not NOT_DONE_YET:
-            os.close(fd)
-        return result
-
-    def _respond(self, request: Any, real: str, fd: int, info: os.stat_result) -> object:
-        size = info.st_size
-        mtime = int(info.st_mtime)
-        etag = b'"%x-%x"' % (info.st_mtime_ns, size)
-        request.setHeader(b"etag", etag)
-        request.setHeader(b"last-modified", http_date(mtime))
-        request.setHeader(b"accept-ranges", b"bytes")
-        status = evaluate_preconditions(request.method, request.getHeader, etag, mtime)
-        if status is not None:
-            request.setResponseCode(status)
-            if status == 412:
-                request.setHeader(b"content-type", b"text/html; charset=utf-8")
-                return error_page(412, "", "")
-            return b""
-        kind = content_type(real, self.defaultType).encode("ascii")
-        ranges = None
-        header = request.getHeader(b"range")
-        if header is not None and request.method == b"GET":
-            if_range = request.getHeader(b"if-range")
-            if if_range is None or if_range_allows(if_range, etag, mtime):
-                try:
-                    ranges = parse_range(header, size)
-                except Unsatisfiable:
-                    request.setResponseCode(416)
-                    request.setHeader(b"content-range", b"bytes */%d" % size)
-                    request.setHeader(b"content-type", b"text/html; charset=utf-8")
-                    return error_page(416, "", "")
-        if ranges is None:
-            request.setHeader(b"content-type", kind)
-            parts: list[bytes | FileRegion] = [FileRegion(fd, 0, size)]
-        elif len(ranges) == 1:
-            start, end = ranges[0]
-            request.setResponseCode(206)
-            request.setHeader(b"content-type", kind)
-            request.setHeader(b"content-range", b"bytes %d-%d/%d" % (start, end - 1, size))
-            parts = [FileRegion(fd, start, end - start)]
-        else:
-            request.setResponseCode(206)
-            boundary = secrets.token_hex(16).encode("ascii")
-            request.setHeader(b"content-type", b"multipart/byteranges; boundary=" + boundary)
-            parts = []
-            for start, end in ranges:
-                parts.append(
-                    b"\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n"
-                    % (boundary, kind, start, end - 1, size)
-                )
-                parts.append(FileRegion(fd, start, end - start))
-            parts.append(b"\r\n--%s--\r\n" % boundary)
-        request.setHeader(b"content-length", b"%d" % sum(len(p) for p in parts))
-        if request.method == b"HEAD":
-            return b""
-        done = send_file_body(request, parts, use_sendfile=self.useSendfile, close_fd=fd)
-        done.addErrback(lambda _: None)  # a client that leaves early is no error
-        return NOT_DONE_YET
+        # serve_representation closes the file: at once, or once the body is sent.
+        return serve_representation(
+            request,
+            size=info.st_size,
+            etag=b'"%x-%x"' % (info.st_mtime_ns, info.st_size),
+            last_modified=info.st_mtime,
+            content_type=content_type(real, self.defaultType).encode("ascii"),
+            body=lambda start, end: [FileRegion(fd, start, end - start)],
+            use_sendfile=self.useSendfile,
+            close=lambda: os.close(fd),
+        )

@@ -5,8 +5,8 @@ reactor under test itself, with ``run()`` and ``crash()``, so a reactor can be
 run several times within one test (``crash`` does not fire the shutdown event)
 and is finally stopped by the ``reactor`` fixture.
 
-Candidates for ``torsion.testing`` once the reactor settles: :func:`run_until`,
-:class:`Recorder`, :class:`RecordingFactory`.
+:func:`run_until`, :func:`run_for`, :class:`ReactorTimeout` and :func:`open_fds`
+are ``torsion.testing``'s, re-exported here for the test modules.
 """
 
 from __future__ import annotations
@@ -14,68 +14,42 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from torsion.defer import Deferred, ensureDeferred
+from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ClientCreator, ClientFactory, Protocol, ServerFactory
+from torsion.testing import ReactorTimeout, open_fds, run_for, run_until
+
+__all__ = [
+    "REPO",
+    "SRC",
+    "Echo",
+    "FailureRecorder",
+    "ReactorTimeout",
+    "Recorder",
+    "RecordingFactory",
+    "connect",
+    "connected_pair",
+    "listen",
+    "open_fds",
+    "python_env",
+    "read_ready_line",
+    "run_for",
+    "run_until",
+    "sleep",
+    "spawn_python",
+    "vm_rss",
+    "wait_for",
+    "write_buffer_size",
+]
 
 REPO = Path(__file__).resolve().parents[3]
 SRC = REPO / "src"
-
-
-class ReactorTimeout(AssertionError):
-    """The reactor ran for the whole allowed time and the awaited thing did not happen."""
-
-
-def run_until(reactor: Any, awaited: Deferred[Any] | Coroutine[Any, Any, Any],
-              timeout: float = 10.0) -> Any:
-    """Run ``reactor`` until ``awaited`` fires; return its result or raise its error.
-
-    The reactor is crashed (not stopped) once the Deferred fires, so it may be
-    run again.  After ``timeout`` seconds the test fails.
-    """
-    d = ensureDeferred(awaited)
-    outcome: list[object] = []
-
-    def finish(result: object) -> None:
-        outcome.append(result)
-        if reactor.running or getattr(reactor, "_started", False):
-            reactor.crash()
-
-    d.addBoth(finish)
-    if not outcome:
-        expired: list[bool] = []
-
-        def expire() -> None:
-            expired.append(True)
-            reactor.crash()
-
-        guard = reactor.callLater(timeout, expire)
-        reactor.run(installSignalHandlers=False)
-        if guard.active():
-            guard.cancel()
-        if expired and not outcome:
-            d.cancel()
-            outcome.clear()
-            raise ReactorTimeout(f"nothing happened within {timeout} seconds")
-        if not outcome:
-            raise AssertionError("the reactor stopped before the awaited Deferred fired")
-    result = outcome[0]
-    if isinstance(result, Failure):
-        result.raiseException()
-    return result
-
-
-def run_for(reactor: Any, seconds: float) -> None:
-    """Run ``reactor`` for ``seconds`` seconds, then crash it."""
-    d: Deferred[None] = Deferred()
-    reactor.callLater(seconds, d.callback, None)
-    run_until(reactor, d, timeout=seconds + 10)
 
 
 def sleep(reactor: Any, seconds: float) -> Deferred[None]:
@@ -297,14 +271,3 @@ def vm_rss() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS line in /proc/self/status")
-
-
-def open_fds() -> dict[int, str]:
-    """This process's open descriptors and what they point to."""
-    fds: dict[int, str] = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:  # the listing's own descriptor, gone already
-            pass
-    return fds

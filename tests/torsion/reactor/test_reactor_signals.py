@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import textwrap
+import time
 from typing import Any
 
 import pytest
-from reactor_support import REPO, read_ready_line, spawn_python
+from reactor_support import REPO, read_ready_line, run_until, sleep, spawn_python
 
 SCRIPT = textwrap.dedent(
     """
@@ -150,3 +151,32 @@ def test_handlers_are_restored_after_run(reactor: Any) -> None:
     reactor.callWhenRunning(reactor.stop)
     reactor.run()
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+class _Alarm(BaseException):
+    """Raised by the test's SIGALRM handler, as a test runner's timeout (pytest-timeout) is."""
+
+
+def test_a_signal_handler_interrupts_an_idle_reactor(reactor: Any) -> None:
+    """A Python signal handler runs at once on an idle reactor, even one run without
+    signal handlers, and its exception ends ``run()``: a hung test can be timed out.
+    (Tk's loop runs Python code only when an event comes: it is woken for signals.)"""
+
+    def alarm(signum: int, frame: object) -> None:
+        raise _Alarm()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    guard = reactor.callLater(20, reactor.crash)
+    started = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(_Alarm):
+            reactor.run(installSignalHandlers=False)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 5
+    assert not reactor.running
+    guard.cancel()
+    # The reactor can still be run (and is stopped and checked by the fixture).
+    assert run_until(reactor, sleep(reactor, 0.01)) is None

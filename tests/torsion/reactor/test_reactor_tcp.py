@@ -15,6 +15,7 @@ from reactor_support import (
     connect,
     connected_pair,
     listen,
+    open_fds,
     run_for,
     run_until,
     sleep,
@@ -26,12 +27,14 @@ from torsion.defer import Deferred
 from torsion.error import (
     CannotListenError,
     ConnectionDone,
+    ConnectionLost,
     ConnectionRefusedError,
     DNSLookupError,
     TimeoutError,
     UserError,
 )
 from torsion.protocol import ClientFactory, Protocol, ServerFactory
+from torsion.reactor import new_reactor
 
 
 def _has_ipv6() -> bool:
@@ -275,6 +278,44 @@ def test_stop_connecting(reactor: Any) -> None:
     [reason] = factory.failures
     assert reason.check(UserError), reason
     assert connector.state == "disconnected"
+
+
+def test_shutdown_during_a_connect(reactor: Any) -> None:
+    """Stopping the reactor while a connect is under way fails it with ConnectionLost,
+    once, and leaves no socket behind (the fixture checks descriptors after close)."""
+    sockets, number = _unanswered_address()
+    try:
+        factory = FailureRecorder()
+        reactor.connectTCP("127.0.0.1", number, factory, timeout=30)
+        run_for(reactor, 0.05)
+        assert not factory.failures
+        reactor.callWhenRunning(reactor.stop)
+        reactor.run(installSignalHandlers=False)
+    finally:
+        for s in sockets:
+            s.close()
+    [reason] = factory.failures
+    assert reason.check(ConnectionLost), reason
+    assert not factory.losses
+
+
+def test_close_without_running_after_disconnect_all(backend: str) -> None:
+    """A reactor whose connections were dropped with ``disconnectAll`` (as the pytest
+    plugin's fixture does) and that is closed without running again leaks nothing."""
+    before = open_fds()
+    reactor = new_reactor(backend)
+    try:
+        factory = RecordingFactory(Echo)
+        port = listen(reactor, factory)
+        client, server = run_until(reactor, connected_pair(reactor, factory, port))
+        client.transport.write(b"unread")
+        reactor.disconnectAll()
+        assert len(client.reasons) == 1 and len(server.reasons) == 1
+    finally:
+        reactor._stopThreadPool()
+        reactor.close()
+    leaked = {fd: target for fd, target in open_fds().items() if before.get(fd) != target}
+    assert not leaked
 
 
 def test_dns_failure(reactor: Any) -> None:

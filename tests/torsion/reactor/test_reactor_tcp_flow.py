@@ -361,3 +361,81 @@ def test_file_sender_fails_when_the_connection_is_lost(reactor: Any, tmp_path: P
         server.transport.abortConnection()
         with pytest.raises(Exception, match="stop producing"):
             run_until(reactor, d)
+
+
+class IdlePullProducer:
+    """A pull producer with nothing to say: counts how often it is asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def resumeProducing(self) -> None:
+        self.asked += 1
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def test_a_pull_producer_that_writes_nothing_is_not_asked_again(reactor: Any) -> None:
+    """A pull producer is asked again only after something was written: one with
+    nothing to write is not asked on every loop turn (a busy loop)."""
+    client, server = _pair(reactor)
+    producer = IdlePullProducer()
+    client.transport.registerProducer(producer, False)
+    run_for(reactor, 0.2)
+    assert producer.asked == 1
+    # A write from elsewhere (a timer, another connection) drains, then it is asked again.
+    client.transport.write(b"from a timer")
+    run_until(reactor, server.wait_bytes(12))
+    run_for(reactor, 0.1)
+    assert producer.asked == 2
+    client.transport.unregisterProducer()
+
+
+class CloseOnResume:
+    """A push producer that ends the connection when it is resumed after a pause."""
+
+    def __init__(self, transport: Any, abort: bool) -> None:
+        self.transport = transport
+        self.abort = abort
+        self.pauses = 0
+        self.resumes = 0
+
+    def pauseProducing(self) -> None:
+        self.pauses += 1
+
+    def resumeProducing(self) -> None:
+        self.resumes += 1
+        self.transport.unregisterProducer()
+        if self.abort:
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()
+
+    def stopProducing(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("abort", [False, True], ids=["lose", "abort"])
+def test_closing_from_resume_producing(reactor: Any, abort: bool) -> None:
+    """A producer that closes (or aborts) the connection from ``resumeProducing`` — called
+    as the write buffer drains — ends it once: one connectionLost, no error logged.
+    (asyncio's selector transport used to run connection_lost twice there.)"""
+    client, server = _pair(reactor, Counter)
+    assert isinstance(server, Counter)
+    server.transport.pauseProducing()  # so that the writer's buffer fills up
+    total = 16 * MiB
+    for i in range(total // CHUNK):
+        client.transport.write(_chunk(i))
+    assert write_buffer_size(client.transport) > 0, "16 MiB cannot all fit in socket buffers"
+    producer = CloseOnResume(client.transport, abort)
+    client.transport.registerProducer(producer, True)
+    server.transport.resumeProducing()
+    run_until(reactor, client.lost, timeout=30)
+    run_until(reactor, server.lost, timeout=30)
+    run_for(reactor, 0.05)  # a second connectionLost would come now
+    assert producer.pauses == 1 and producer.resumes == 1
+    assert len(client.reasons) == 1 and len(server.reasons) == 1
+    if not abort:
+        assert server.count == total
+        assert client.reasons[0].check(ConnectionDone), client.reasons[0]

@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 from unix_support import (
-    BACKENDS,
     Collector,
-    checked_reactor,
     echo_factory,
     make_certificate,
     needs_ipv6,
@@ -45,20 +43,6 @@ from torsion.endpoints import (
 from torsion.threads import deferToThreadPool
 
 V6, V4 = socket.AF_INET6, socket.AF_INET
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """Each backend's name."""
-    name: str = request.param
-    return name
-
-
-@pytest.fixture
-def reactor(backend: str) -> Iterator[Any]:
-    """A fresh reactor of each backend, checked for leaked descriptors and threads."""
-    with checked_reactor(backend) as r:
-        yield r
 
 
 @pytest.fixture

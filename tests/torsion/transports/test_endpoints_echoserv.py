@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from unix_support import BACKENDS, make_certificate, need_program, socket_dir
+from unix_support import make_certificate, need_program, socket_dir
 
 REPO = Path(__file__).resolve().parents[3]
 ECHOSERV = REPO / "examples" / "echoserv.py"
@@ -67,7 +67,6 @@ def _echo(skt: socket.socket, message: bytes = b"hello echoserv") -> bytes:
     return received
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_listen_unix(sockdir: str, backend: str) -> None:
     """--listen unix:PATH prints "ready", echoes, and removes socket and lock on SIGTERM."""
     path = os.path.join(sockdir, "echo.sock")

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from process_support import (
-    BACKENDS,
     CAT,
     PYTHON,
     SH,
@@ -34,10 +33,10 @@ from torsion.defer import Deferred
 MiB = 1024 * 1024
 
 
-@pytest.fixture(params=BACKENDS)
-def reactor(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A new reactor of each backend, checked for leaks afterwards."""
-    with checked_reactor(request.param) as r:
+@pytest.fixture
+def reactor(backend: str) -> Iterator[Any]:
+    """A new reactor of each backend, checked for leaked descriptors, threads and zombies."""
+    with checked_reactor(backend, children=True) as r:
         yield r
 
 

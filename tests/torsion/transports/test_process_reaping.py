@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from process_support import (
-    BACKENDS,
     SH,
     Recorder,
     checked_reactor,
@@ -32,11 +31,11 @@ from torsion.defer import Deferred, DeferredList
 MANY = 200
 
 
-@pytest.fixture(params=BACKENDS)
-def reactor(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A new reactor of each backend, checked for leaks afterwards."""
+@pytest.fixture
+def reactor(backend: str) -> Iterator[Any]:
+    """A new reactor of each backend, checked for leaked descriptors, threads and zombies."""
     handler_before = signal.getsignal(signal.SIGCHLD)
-    with checked_reactor(request.param) as r:
+    with checked_reactor(backend, children=True) as r:
         yield r
     assert signal.getsignal(signal.SIGCHLD) == handler_before, "SIGCHLD handler left installed"
 

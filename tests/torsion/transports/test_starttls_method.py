@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from torsion.defer import Deferred
 from torsion.protocol import ClientFactory, Factory, Protocol
-from torsion.reactor import BACKENDS, new_reactor
+from torsion.testing import run_until
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -36,17 +37,14 @@ def contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, 
     return server, client
 
 
-@pytest.mark.parametrize("backend", sorted(b for b in BACKENDS if b != "tk"))
 def test_starttls_switches_a_live_connection(
-    backend: str, contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+    reactor: Any, contexts: tuple[ssl.SSLContext, ssl.SSLContext]
 ) -> None:
     """After a plaintext STARTTLS/GO exchange, both ends call startTLS and the next
     bytes travel encrypted; the client verifies the server's certificate."""
-    if backend == "uvloop":
-        pytest.importorskip("uvloop")
     server_context, client_context = contexts
-    reactor: Any = new_reactor(backend)
     received: list[bytes] = []
+    done: Deferred[None] = Deferred()
 
     class Server(Protocol):
         def dataReceived(self, data: bytes) -> None:
@@ -69,15 +67,9 @@ def test_starttls_switches_a_live_connection(
                 self.transport.loseConnection()
 
         def connectionLost(self, reason: object) -> None:
-            reactor.stop()
+            done.callback(None)
 
     port = reactor.listenTCP(0, Factory.forProtocol(Server), interface="127.0.0.1")
     reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Client))
-    guard = reactor.callLater(10, reactor.stop)
-    try:
-        reactor.run(installSignalHandlers=False)
-    finally:
-        if guard.active():
-            guard.cancel()
-        reactor.close()
+    run_until(reactor, done)
     assert received == [b"secure:hello"]

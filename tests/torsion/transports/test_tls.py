@@ -4,7 +4,7 @@ listenSSL/connectSSL, verification failures, client certificates, SNI, ALPN,
 close_notify and half-close, truncation, handshake timeouts and aborts,
 STARTTLS in the middle of a connection, and producers moving 16 MiB with the
 transport's buffer bounded.  Each test's reactor is checked for leaked
-descriptors afterwards (see ``test_tls_support.reactor``).
+descriptors afterwards (``conftest.reactor``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from test_tls_support import (  # noqa: F401 - fixtures
     Servers,
     certs_fixture,
     lost,
-    reactor_fixture,
     sleep,
 )
 
@@ -462,16 +461,32 @@ async def test_half_close(reactor: Any, certs: Certs) -> None:
 
         def writeConnectionLost(self) -> None:
             self.write_lost += 1
+            assert not self.reasons, "writeConnectionLost after connectionLost"
 
     servers, port = serve(reactor, certs.server.private.options(), HalfCloseServer)
     client = connect(reactor, port, client_options(certs), HalfCloser()).instance
+    # Counted at the TLS layer too: its transport must say it exactly once.
+    tls_told: list[str] = []
+    client.made.addCallback(lambda _: _count_write_lost(client.transport, tls_told))
     reason = await lost(client)
     assert bytes(client.received) == b"got question"
     assert reason.check(error.ConnectionDone), reason
     assert client.write_lost == 1  # type: ignore[attr-defined]
+    assert tls_told == ["writeConnectionLost"]
     server = await servers.first
     assert server.read_lost == 1  # type: ignore[attr-defined]
     assert (await lost(server)).check(error.ConnectionDone)
+
+
+def _count_write_lost(tls: Any, told: list[str]) -> None:
+    """Record each writeConnectionLost the TCP transport gives the TLS layer ``tls``."""
+    relay = tls.writeConnectionLost
+
+    def counted() -> None:
+        told.append("writeConnectionLost")
+        relay()
+
+    tls.writeConnectionLost = counted
 
 
 # -- STARTTLS --------------------------------------------------------------------------
@@ -674,6 +689,39 @@ async def test_pull_producer(reactor: Any, certs: Certs) -> None:
     reason = await lost(client)
     assert reason.check(error.ConnectionDone), reason
     assert client.count == total  # type: ignore[attr-defined]
+
+
+async def test_pull_producer_with_nothing_to_write_is_left_alone(
+    reactor: Any, certs: Certs
+) -> None:
+    """A pull producer that writes nothing when asked is not asked again on every
+    reactor iteration (a busy loop); after the application writes, it is asked again."""
+
+    class Idle(Collect):
+        asked = 0
+
+        def handshakeCompleted(self) -> None:
+            super().handshakeCompleted()
+            self.transport.registerProducer(self, False)
+
+        def resumeProducing(self) -> None:
+            self.asked += 1
+
+        def stopProducing(self) -> None:
+            pass
+
+    _servers, port = serve(reactor, certs.server.private.options())
+    client = connect(reactor, port, client_options(certs), Idle()).instance
+    await client.handshake
+    await sleep(reactor, 0.2)
+    assert client.asked == 1  # type: ignore[attr-defined]
+    client.transport.write(b"ping")
+    await client.wait_bytes(4)  # the echo: our write went out
+    await sleep(reactor, 0.1)
+    assert client.asked == 2  # type: ignore[attr-defined]
+    client.transport.unregisterProducer()
+    client.transport.loseConnection()
+    await lost(client)
 
 
 async def test_stop_producing_reaches_the_producer(reactor: Any, certs: Certs) -> None:

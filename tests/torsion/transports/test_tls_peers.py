@@ -23,7 +23,6 @@ from test_tls_support import (  # noqa: F401 - fixtures
     Servers,
     certs_fixture,
     lost,
-    reactor_fixture,
     run_in_thread,
 )
 

@@ -2,11 +2,10 @@
 
 * :func:`make_certs`: a test CA, server and client certificates made with the
   ``cryptography`` package at test time, as torsion objects and as files.
-Fixtures are imported by the test modules under the names ``certs_fixture`` and
-``reactor_fixture`` and registered as ``certs`` and ``reactor``.
+The ``certs`` fixture is imported by the test modules under the name
+``certs_fixture``; ``reactor`` (every backend, checked for leaks) is
+``conftest.py``'s.
 
-* ``reactor`` fixture: a fresh reactor of each backend; afterwards it is shut
-  down and closed, and the test fails if it left a descriptor open.
 * Protocols that record what happens (:class:`Collect`, :class:`Echo`) and a
   factory that hands out the server side's protocols.
 * :func:`run_in_thread`: run a blocking call (a real peer program) off the
@@ -17,9 +16,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,13 +31,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ClientFactory, Protocol, ServerFactory
-from torsion.reactor import new_reactor
 from torsion.ssl import Certificate, PrivateCertificate
 
-# The descriptor backends.  The TLS layer also runs on the asyncio and uvloop backends
-# (it only uses the transport's API); they are not in this list while their own
-# transports still leak descriptors at close and cannot swap protocols for STARTTLS.
-BACKENDS = ["epoll", "poll", "select"]
 _T = TypeVar("_T")
 
 
@@ -158,31 +151,6 @@ def certs_fixture(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 
 # -- reactor ------------------------------------------------------------------------
-
-def open_fds() -> dict[int, str]:
-    fds: dict[int, str] = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:
-            pass
-    return fds
-
-
-@pytest.fixture(params=BACKENDS, name="reactor")
-def reactor_fixture(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh reactor of each backend; shut down, closed and checked for leaked fds after."""
-    before = open_fds()
-    r = new_reactor(request.param)
-    yield r
-    if r.running:
-        r.crash()
-    r.disconnectAll()
-    r._stopThreadPool()
-    r.close()
-    leaked = {fd: target for fd, target in open_fds().items() if before.get(fd) != target}
-    assert not leaked, f"descriptors left open: {leaked}"
-
 
 def sleep(reactor: Any, seconds: float) -> Deferred[None]:
     d: Deferred[None] = Deferred()

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from udp_support import (
-    BACKENDS,
     Recorder,
-    checked_reactor,
     free_udp_port,
     needs_ipv6,
     run_for,
@@ -27,11 +24,6 @@ from torsion.testing.plugin import LoggedFailures
 LOCAL = "127.0.0.1"
 
 
-@pytest.fixture(params=BACKENDS)
-def reactor(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh reactor of each backend, checked for leaked descriptors and threads."""
-    with checked_reactor(request.param) as r:
-        yield r
 
 
 def _plain(family: int = socket.AF_INET) -> socket.socket:

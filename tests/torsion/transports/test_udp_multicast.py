@@ -5,11 +5,10 @@ from __future__ import annotations
 import errno
 import itertools
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from udp_support import BACKENDS, Recorder, checked_reactor, needs_ipv6, run_until
+from udp_support import Recorder, needs_ipv6, run_until
 
 from torsion import error
 from torsion._transports.udp import MulticastJoinError
@@ -23,11 +22,6 @@ def _group() -> str:
     return f"228.0.0.{next(_groups) % 250 + 1}"
 
 
-@pytest.fixture(params=BACKENDS)
-def reactor(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh reactor of each backend, checked for leaked descriptors and threads."""
-    with checked_reactor(request.param) as r:
-        yield r
 
 
 def _sender(reactor: Any) -> Any:

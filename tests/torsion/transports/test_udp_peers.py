@@ -11,11 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from udp_support import (
-    BACKENDS,
     Recorder,
-    checked_reactor,
     free_udp_port,
     need_program,
     needs_ipv6,
@@ -27,11 +24,6 @@ from torsion.defer import Deferred
 LOCAL = "127.0.0.1"
 
 
-@pytest.fixture(params=BACKENDS)
-def reactor(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh reactor of each backend, checked for leaked descriptors and threads."""
-    with checked_reactor(request.param) as r:
-        yield r
 
 
 @contextmanager

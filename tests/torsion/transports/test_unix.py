@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 from unix_support import (
-    BACKENDS,
     Collector,
     Echo,
     RecordingClientFactory,
-    checked_reactor,
     dead_pid,
     echo_factory,
     run_for,
@@ -30,13 +28,7 @@ from torsion.address import UNIXAddress
 from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ClientCreator, Factory, Protocol
-
-
-@pytest.fixture(params=BACKENDS)
-def reactor(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh reactor of each backend, checked for leaked descriptors and threads."""
-    with checked_reactor(request.param) as r:
-        yield r
+from torsion.testing import checked_reactor
 
 
 @pytest.fixture
@@ -407,15 +399,14 @@ def test_stop_connecting(reactor: Any, sockdir: str) -> None:
         filler.close()
 
 
-def test_shutdown_while_waiting_for_room(sockdir: str) -> None:
+def test_shutdown_while_waiting_for_room(backend: str, sockdir: str) -> None:
     """A reactor stopped while a connect waits for room leaks no descriptor."""
     path = os.path.join(sockdir, "shutdown.sock")
     listener, filler = _full_listener(path)
     try:
-        for backend in BACKENDS:
-            with checked_reactor(backend) as reactor:
-                reactor.connectUNIX(path, RecordingClientFactory())
-                run_for(reactor, 0.03)
+        with checked_reactor(backend) as reactor:
+            reactor.connectUNIX(path, RecordingClientFactory())
+            run_for(reactor, 0.03)
     finally:
         listener.close()
         filler.close()

@@ -10,20 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from unix_support import BACKENDS, checked_reactor, run_until, socket_dir
+from unix_support import run_until, socket_dir
 
 from torsion import error
 from torsion.address import UNIXAddress
 from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ConnectedDatagramProtocol, DatagramProtocol
-
-
-@pytest.fixture(params=BACKENDS)
-def reactor(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh reactor of each backend, checked for leaked descriptors and threads."""
-    with checked_reactor(request.param) as r:
-        yield r
 
 
 @pytest.fixture

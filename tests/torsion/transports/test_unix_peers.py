@@ -15,9 +15,7 @@ from typing import Any
 
 import pytest
 from unix_support import (
-    BACKENDS,
     RecordingClientFactory,
-    checked_reactor,
     echo_factory,
     need_program,
     run_until,
@@ -27,13 +25,6 @@ from unix_support import (
 from torsion.defer import Deferred
 from torsion.protocol import DatagramProtocol
 from torsion.threads import deferToThreadPool
-
-
-@pytest.fixture(params=BACKENDS)
-def reactor(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh reactor of each backend, checked for leaked descriptors and threads."""
-    with checked_reactor(request.param) as r:
-        yield r
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-"""Helpers for the UDP tests: a checked reactor per backend, running it, recording protocols.
+"""Helpers for the UDP tests: recording protocols, free ports, peer programs.
 
-Each test module defines its own backend-parametrised ``reactor`` fixture
-around :func:`checked_reactor`, which fails the test when a descriptor or a
-thread the test started is still there after the reactor has shut down.
+The backend-parametrised ``reactor`` fixture is in ``conftest.py``;
+:func:`run_until` and :func:`run_for` are ``torsion.testing``'s, re-exported
+for the test modules.
 """
 
 from __future__ import annotations
@@ -10,103 +10,24 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from torsion.defer import Deferred
-from torsion.failure import Failure
 from torsion.protocol import DatagramProtocol
-from torsion.reactor import new_reactor
+from torsion.testing import ReactorTimeout, run_for, run_until
 
-BACKENDS = ["epoll", "poll", "select"]
-
-
-def open_fds() -> dict[int, str]:
-    """This process's open descriptors and what they point to."""
-    fds: dict[int, str] = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:  # the listing's own descriptor
-            pass
-    return fds
-
-
-@contextmanager
-def checked_reactor(backend: str) -> Iterator[Any]:
-    """A new reactor; shut down (ports closed, threads stopped), closed, checked for leaks."""
-    fds_before = open_fds()
-    threads_before = set(threading.enumerate())
-    reactor = new_reactor(backend)
-    try:
-        yield reactor
-    finally:
-        if not getattr(reactor, "_startedBefore", False):
-            guard = reactor.callLater(10, reactor.crash)
-            reactor.callWhenRunning(reactor.stop)
-            reactor.run(installSignalHandlers=False)
-            if guard.active():
-                guard.cancel()
-        reactor.close()
-    deadline = time.monotonic() + 5
-    while True:
-        extra = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
-        if not extra or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    leaked = {fd: target for fd, target in open_fds().items() if fds_before.get(fd) != target}
-    assert not leaked, f"descriptors left open by the test: {leaked}"
-    assert not extra, f"threads left running by the test: {extra}"
-
-
-class ReactorTimeout(AssertionError):
-    """The awaited Deferred did not fire in time."""
-
-
-def run_until(reactor: Any, d: Deferred[Any], timeout: float = 5.0) -> Any:
-    """Run ``reactor`` until ``d`` fires (crashing it then); return the result or raise.
-
-    The reactor may be run again afterwards.  After ``timeout`` seconds the
-    test fails with :class:`ReactorTimeout`.
-    """
-    outcome: list[object] = []
-
-    def finish(result: object) -> None:
-        outcome.append(result)
-        if getattr(reactor, "_started", False):
-            reactor.crash()
-
-    d.addBoth(finish)
-    if not outcome:
-        expired: list[bool] = []
-
-        def expire() -> None:
-            expired.append(True)
-            reactor.crash()
-
-        guard = reactor.callLater(timeout, expire)
-        reactor.run(installSignalHandlers=False)
-        if guard.active():
-            guard.cancel()
-        if not outcome:
-            raise ReactorTimeout(f"nothing happened within {timeout} seconds")
-    result = outcome[0]
-    if isinstance(result, Failure):
-        result.raiseException()
-    return result
-
-
-def run_for(reactor: Any, seconds: float) -> None:
-    """Run ``reactor`` for ``seconds``."""
-    d: Deferred[None] = Deferred()
-    reactor.callLater(seconds, d.callback, None)
-    run_until(reactor, d, timeout=seconds + 5)
-
+__all__ = [
+    "ReactorTimeout",
+    "Recorder",
+    "free_udp_port",
+    "has_ipv6_loopback",
+    "need_program",
+    "needs_ipv6",
+    "run_for",
+    "run_until",
+]
 
 class Recorder(DatagramProtocol):
     """Records datagrams and lifecycle calls; :meth:`expect` waits for a count."""

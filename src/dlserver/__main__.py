@@ -1,0 +1,7 @@
+"""``python -m dlserver``: the ``dlserver`` command."""
+
+import sys
+
+from dlserver.cli import main
+
+sys.exit(main())
