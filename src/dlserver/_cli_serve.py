@@ -63,6 +63,9 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, full: bool = True) 
     parser.add_argument("--log-udp", type=_host_port, metavar="HOST:PORT",
                         help="send download events to this collector (HOST an IP address)")
     parser.add_argument("--access-log", metavar="FILE", help="append the access log to FILE")
+    parser.add_argument("--send-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="abort a download that makes no progress for this long, "
+                        "freeing its slot (default: 60)")
     parser.add_argument("--redis", metavar="URL",
                         help="share the download queue and per-client caps through Redis "
                         "(redis://HOST:PORT/DB or unix:///PATH); default: in this process")
@@ -101,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         base_url=args.base_url,
         access_log=getattr(args, "access_log", None),
         redis_url=getattr(args, "redis", None),
+        send_timeout=getattr(args, "send_timeout", 60.0),
     )
 
 

@@ -84,7 +84,7 @@ def _worker_argv(args: argparse.Namespace, endpoints: list[str]) -> list[str]:
         "--base-url": args.base_url, "--max-downloads": args.max_downloads,
         "--max-per-client": args.max_per_client, "--rate": args.rate,
         "--global-rate": args.global_rate, "--access-log": args.access_log,
-        "--redis": args.redis,
+        "--redis": args.redis, "--send-timeout": args.send_timeout,
     }
     for flag, value in options.items():
         if value is not None:

@@ -65,6 +65,8 @@ class ServerConfig:
             None derives it from the first endpoint.
         link_ttl: seconds the links the server prints stay valid.
         access_log: a file the combined access log is appended to, if any.
+        send_timeout: seconds a download may make no progress (the client reads
+            nothing) before it is aborted and its slot freed; None for never.
         redis_url: share the download queue and per-client caps through this Redis
             (``redis://host:port/db``, ``unix:///path.sock``) with every process and
             machine using it; None keeps them in this process.
@@ -85,6 +87,7 @@ class ServerConfig:
     link_ttl: int = DEFAULT_LINK_TTL
     access_log: str | None = None
     redis_url: str | None = None
+    send_timeout: float | None = 60.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(os.fspath(self.data_dir)))
@@ -100,6 +103,8 @@ class ServerConfig:
         for name, value in (("rate", self.rate), ("global_rate", self.global_rate)):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 byte/s, not {value}")
+        if self.send_timeout is not None and self.send_timeout <= 0:
+            raise ValueError(f"send_timeout must be > 0 seconds, not {self.send_timeout}")
         if self.link_ttl < 1:
             raise ValueError(f"link_ttl must be >= 1 second, not {self.link_ttl}")
         if self.base_url is not None:

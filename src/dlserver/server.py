@@ -129,7 +129,8 @@ class DownloadServer:
         if self.emitter is not None:
             emitter_metrics(self.registry, self.emitter)
         self.monitor = Monitor(reactor, queues=self._queue_figures)
-        self.site = Site(_Root(self), reactor=reactor, logPath=config.access_log)
+        self.site = Site(_Root(self), reactor=reactor, logPath=config.access_log,
+                         sendTimeout=config.send_timeout)
         self.ports: list[Any] = []
         self._stopped = False
         self._layouts: dict[int, tuple[Album, ZipLayout[str]]] = {}

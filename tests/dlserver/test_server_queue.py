@@ -81,3 +81,25 @@ async def test_head_takes_no_slot(reactor: Any, data: Path) -> None:
     assert head.stdout.startswith(b"HTTP/1.1 200")
     holder.close()
     await running.stop()
+
+
+async def test_a_stalled_download_is_aborted_and_frees_its_slot(reactor: Any, data: Path,
+                                                               tmp_path: Path) -> None:
+    """A client that stops reading its download (sendfile makes no progress) is cut off
+    after send_timeout, and the next download in line starts."""
+    running = await Running.start(reactor, data, max_downloads=1, max_per_client=2,
+                                  send_timeout=1.0)
+    big_url = running.track_url(running.track_titled("Long"))
+    holder = await in_thread(reactor, lambda: running.stalled(big_url))
+    await in_thread(reactor, lambda: running.wait_status(lambda s: s["active"] == 1))
+    small = running.track_titled("Drone")
+    out = tmp_path / "small.wav"
+    done = await running.curl("-o", str(out), running.track_url(small))
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == running.media(small)
+    holder.setblocking(False)
+    with pytest.raises(ConnectionResetError):  # the server aborted the stalled download
+        while holder.recv(1 << 20):
+            pass
+    holder.close()
+    await running.stop()

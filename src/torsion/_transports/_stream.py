@@ -438,6 +438,11 @@ class StreamTransport(SendfileMixin):
             self.startWriting()  # a close or half-close waited for the producer
 
     # -- socket options and addresses ----------------------------------------------
+    def getWriteBufferSize(self) -> int:
+        """Bytes written (file regions queued by ``sendfile`` included) and not yet
+        handed to the kernel; what the high and low water marks are compared with."""
+        return self._buffered
+
     def getTcpNoDelay(self) -> bool:
         return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 

@@ -102,6 +102,8 @@ class HTTPChannel(Protocol):
         self._deadline: float | None = None
         self._timer: Any = None
         self._timer_at = 0.0
+        self._progress: tuple[int, float] = (0, 0.0)  # a pull body's output, and since when
+        self._progress_timer: Any = None
         self._gate = False  # we are the transport's producer (no body producer is)
         self._output_full = False  # the transport asked us to pause: the client lags
         self._send_timer: Any = None
@@ -157,6 +159,7 @@ class HTTPChannel(Protocol):
         self._gate = False
         self._cancel_timer()
         self._cancel_send_timer()
+        self._stop_progress_watch()
         request, self._request = self._request, None
         if request is not None and not request.finished:
             request._connection_lost(reason)
@@ -366,6 +369,38 @@ class HTTPChannel(Protocol):
         if timer is not None and timer.active():
             timer.cancel()
 
+    # A pull producer is never paused (a file queued whole with ``sendfile`` is one):
+    # its stalls show only as a write buffer that stops shrinking, checked a few times
+    # per ``sendTimeout`` on transports that tell their buffer's size.
+
+    def _start_progress_watch(self) -> None:
+        seconds = self.site.sendTimeout
+        if seconds is None or not hasattr(self.transport, "getWriteBufferSize"):
+            return
+        self._progress = (self.transport.getWriteBufferSize(), self.reactor.seconds())
+        self._progress_timer = self.reactor.callLater(seconds / 4, self._check_progress)
+
+    def _check_progress(self) -> None:
+        self._progress_timer = None
+        seconds = self.site.sendTimeout
+        if self._lost or seconds is None:
+            return
+        size, now = self.transport.getWriteBufferSize(), self.reactor.seconds()
+        last, since = self._progress
+        if size < last or size == 0:
+            self._progress = (size, now)  # bytes went out
+        elif now - since >= seconds:
+            self.transport.abortConnection()
+            return
+        else:
+            self._progress = (size, since)  # more queued, none sent: still stalled
+        self._progress_timer = self.reactor.callLater(seconds / 4, self._check_progress)
+
+    def _stop_progress_watch(self) -> None:
+        timer, self._progress_timer = self._progress_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
     def _register_gate(self) -> None:
         if not self._gate and not self._lost and self._kind != _LINGER:
             self._gate = True
@@ -383,9 +418,12 @@ class HTTPChannel(Protocol):
         self._unregister_gate()
         watched = _WatchedProducer(self, producer) if streaming else producer
         self.transport.registerProducer(watched, streaming)
+        if not streaming:
+            self._start_progress_watch()
         return watched
 
     def _unregister_body_producer(self) -> None:
+        self._stop_progress_watch()
         if not self._lost:
             self.transport.unregisterProducer()
             self._output_flowing()

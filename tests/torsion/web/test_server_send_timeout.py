@@ -110,3 +110,43 @@ async def test_pipelining_client_that_never_reads(reactor: Any) -> None:  # noqa
     # here; more on a loaded machine).
     assert ended in ("ConnectionResetError", "BrokenPipeError"), (ended, sent, seconds)
     port.stopListening()
+
+
+class Pull:
+    """A pull producer that does nothing: what the sendfile body path hands the
+    transport (``_register_transport_producer(..., False)``), its file queued whole."""
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def test_a_pull_body_is_watched_by_its_progress() -> None:
+    resource = Producing(False)
+    conn = connect(resource, sendTimeout=4)
+    queued = [10_000]
+    conn.transport.getWriteBufferSize = lambda: queued[0]  # type: ignore[attr-defined]
+    conn.send(GET)
+    resource.requests[0]._register_transport_producer(Pull(), False)
+    for _ in range(10):  # 10 s of a slow reader that takes something each second
+        conn.clock.advance(1)
+        queued[0] -= 100
+    assert not conn.transport.disconnected
+    conn.clock.pump([1, 1, 1])  # nothing taken since the check at 11 s: still in time
+    assert not conn.transport.disconnected
+    conn.clock.pump([1, 1])
+    assert conn.transport.disconnected  # 4 s without progress
+
+
+def test_a_finished_pull_body_stops_the_watch() -> None:
+    resource = Producing(False)
+    conn = connect(resource, sendTimeout=4)
+    conn.transport.getWriteBufferSize = lambda: 10_000  # type: ignore[attr-defined]
+    conn.send(GET)
+    request = resource.requests[0]
+    request._register_transport_producer(Pull(), False)
+    request.finish()  # unregisters it
+    conn.clock.advance(100)
+    assert not conn.transport.disconnected
