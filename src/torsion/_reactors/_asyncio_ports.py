@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from torsion import error
 from torsion._reactors._asyncio_tcp import AsyncioTCPTransport, _address, _ProtocolAdapter
+from torsion._transports.tcp import listening_socket
 from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred
 from torsion.failure import Failure
@@ -42,20 +43,7 @@ class AsyncioPort:
         self._serving: asyncio.Task[Any] | None = None
 
     def startListening(self) -> None:
-        family = socket.AF_INET6 if ":" in self.interface else socket.AF_INET
-        skt = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.reusePort:  # as the descriptor backends' Port does
-                skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6 and self.interface in ("::", ""):
-                skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            skt.bind((self.interface, self.port))
-            skt.listen(self.backlog)
-            skt.setblocking(False)
-        except OSError as exc:
-            skt.close()
-            raise error.CannotListenError(self.interface, self.port, exc) from exc
+        skt = listening_socket(self.interface, self.port, self.backlog, self.reusePort)
         self._socket = skt
         self.factory.doStart()
         self.connected = True

@@ -21,7 +21,7 @@ from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred
 from torsion.failure import Failure
 
-__all__ = ["Client", "Connector", "Port", "Server"]
+__all__ = ["Client", "Connector", "Port", "Server", "listening_socket"]
 
 _log = logging.getLogger("torsion.tcp")
 
@@ -39,6 +39,37 @@ def _address(family: int, sockaddr: Any) -> IPv4Address | IPv6Address:
 
 def _family_for(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def listening_socket(
+    interface: str, port: int, backlog: int, reusePort: bool = False
+) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket (what every backend's port serves).
+
+    ``SO_REUSEADDR`` always; ``SO_REUSEPORT`` when asked (several processes sharing
+    the port); "::" or "" over IPv6 accept IPv4 too.
+
+    Raises:
+        CannotListenError: the socket cannot be made, bound or put to listen.
+    """
+    family = _family_for(interface)
+    try:
+        skt = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise error.CannotListenError(interface, port, exc) from exc
+    try:
+        skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reusePort:
+            skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6 and interface in ("::", ""):
+            skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        skt.bind((interface, port))
+        skt.listen(backlog)
+        skt.setblocking(False)
+    except OSError as exc:
+        skt.close()
+        raise error.CannotListenError(interface, port, exc) from exc
+    return skt
 
 
 class _Connection(StreamTransport):
@@ -131,25 +162,7 @@ class Port:
         Raises:
             CannotListenError: when the address cannot be bound.
         """
-        family = _family_for(self.interface)
-        try:
-            skt = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:
-            raise error.CannotListenError(self.interface, self.port, exc) from exc
-        try:
-            skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.reusePort:
-                # Several processes listening on one port, the kernel spreading the
-                # connections between them (pre-forked workers).
-                skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6 and self.interface in ("::", ""):
-                skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            skt.bind((self.interface, self.port))
-            skt.listen(self.backlog)
-            skt.setblocking(False)
-        except OSError as exc:
-            skt.close()
-            raise error.CannotListenError(self.interface, self.port, exc) from exc
+        skt = listening_socket(self.interface, self.port, self.backlog, self.reusePort)
         self.socket = skt
         self._fileno = skt.fileno()
         self._realPort = skt.getsockname()[1]
