@@ -63,6 +63,9 @@ def canonical_name(name: bytes) -> bytes:
     return cached
 
 
+_checked_names: dict[bytes | str, bytes] = {}
+
+
 def field_name(name: bytes | str) -> bytes:
     """A header name checked (an HTTP token) and lower-cased.
 
@@ -70,12 +73,18 @@ def field_name(name: bytes | str) -> bytes:
         TypeError: ``name`` is neither bytes nor str.
         ValueError: ``name`` is not a token.
     """
+    known = _checked_names.get(name)
+    if known is not None:
+        return known
     raw = name.encode("iso-8859-1") if isinstance(name, str) else name
     if not isinstance(raw, bytes):
         raise TypeError(f"a header name is bytes or str, not {type(name).__name__}")
     if _TOKEN.fullmatch(raw) is None:
         raise ValueError(f"header name {raw!r} is not an HTTP token")
-    return raw.lower()
+    lowered = raw.lower()
+    if len(_checked_names) < 1024:  # the names a program uses: a few dozen
+        _checked_names[name] = lowered
+    return lowered
 
 
 def field_value(value: bytes | str) -> bytes:

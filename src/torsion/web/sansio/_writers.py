@@ -33,7 +33,7 @@ Write = Callable[[bytes], object]
 
 
 def _header_lines(headers: Headers) -> list[bytes]:
-    return [b"%s: %s\r\n" % pair for pair in headers.raw_items()]
+    return [b"%s: %s\r\n" % (raw, value) for raw, _, value in headers._triples()]
 
 
 def write_request_head(request: Request, write: Write) -> None:
