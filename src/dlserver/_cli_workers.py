@@ -58,9 +58,10 @@ def _interface(description: str) -> tuple[int, str]:
     """The address family and interface a tcp endpoint binds."""
     kind = description.split(":", 1)[0]
     interface = "" if kind == "tcp" else "::"
-    for part in description.split(":")[2:]:
+    # Endpoint strings escape the colons of an IPv6 address: interface=\:\:1.
+    for part in description.replace("\\:", "\0").split(":")[2:]:
         if part.startswith("interface="):
-            interface = part.removeprefix("interface=")
+            interface = part.removeprefix("interface=").replace("\0", ":")
     family = socket.AF_INET6 if kind == "tcp6" or ":" in interface else socket.AF_INET
     return family, interface
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_server_harness import build_data
 
-from dlserver._cli_workers import worker_endpoint
+from dlserver._cli_workers import _interface, worker_endpoint
 from dlserver.catalog import Catalog
 from dlserver.links import signer_for, track_path
 
@@ -28,6 +29,8 @@ def test_worker_endpoint() -> None:
         "tcp:9000:interface=127.0.0.1:reusePort=yes")
     assert worker_endpoint("tcp6:port=0:interface=\\:\\:1", 9) == (
         "tcp6:9:interface=\\:\\:1:reusePort=yes")
+    assert _interface("tcp6:0:interface=\\:\\:1") == (socket.AF_INET6, "::1")
+    assert _interface("tcp:0") == (socket.AF_INET, "")
     for refused in ("unix:/tmp/x.sock", "ssl:8443:privateKey=k.pem", "tcp:interface=x"):
         with pytest.raises(ValueError, match="--workers"):
             worker_endpoint(refused)
