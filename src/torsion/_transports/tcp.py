@@ -16,7 +16,8 @@ from typing import Any
 from torsion import error
 from torsion._logging import log_failure
 from torsion._transports._connector import BaseConnector
-from torsion._transports._stream import CONNECTION_DONE, StreamTransport
+from torsion._transports._listening import ListeningPort
+from torsion._transports._stream import StreamTransport
 from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred
 from torsion.failure import Failure
@@ -25,8 +26,6 @@ __all__ = ["Client", "Connector", "Port", "Server", "listening_socket"]
 
 _log = logging.getLogger("torsion.tcp")
 
-# accept() errors that mean "out of resources": stop accepting for now.
-_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 def _address(family: int, sockaddr: Any) -> IPv4Address | IPv6Address:
@@ -117,7 +116,7 @@ class Server(_Connection):
         return f"<{self.logPrefix()} #{self.sessionno} on {self.server._realPort}>"
 
 
-class Port:
+class Port(ListeningPort):
     """A listening TCP socket; provides ``IListeningPort``.
 
     Attributes:
@@ -126,8 +125,8 @@ class Port:
         numberAccepts: the most connections accepted per readiness event.
     """
 
-    numberAccepts = 128
     sessionno = 0
+    _system = "torsion.tcp"
 
     def __init__(
         self, port: int, factory: Any, backlog: int, interface: str, reactor: Any,
@@ -150,11 +149,16 @@ class Port:
         state = f"on {self._realPort}" if self.connected else "not listening"
         return f"<{type(self.factory).__name__} on TCP port {self.port} ({state})>"
 
-    def fileno(self) -> int:
-        return self._fileno
-
     def logPrefix(self) -> str:
         return f"{type(self.factory).__name__} (TCP)"
+
+    def _peer(self, address: Any) -> IPv4Address | IPv6Address:
+        assert self.socket is not None
+        return _address(self.socket.family, address)
+
+    def _serve(self, conn: socket.socket, protocol: Any, peer: Any) -> Server:
+        Port.sessionno += 1
+        return Server(conn, protocol, peer, self, Port.sessionno, self.reactor)
 
     def startListening(self) -> None:
         """Bind and listen; start the factory.
@@ -170,74 +174,6 @@ class Port:
         self.factory.doStart()
         self.connected = True
         self.reactor.addReader(self)
-
-    def doRead(self) -> None:
-        """Accept the connections waiting, each with a new protocol."""
-        skt = self.socket
-        if skt is None:
-            return
-        family = skt.family
-        for _ in range(self.numberAccepts):
-            try:
-                conn, addr = skt.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno == errno.ECONNABORTED:
-                    continue
-                if exc.errno in _RESOURCE_ERRNOS:
-                    _log.error("Could not accept new connection (%s)", os.strerror(exc.errno))
-                    return
-                raise
-            peer = _address(family, addr)
-            try:
-                protocol = self.factory.buildProtocol(peer)
-            except BaseException:
-                conn.close()
-                log_failure(Failure(), "Unhandled error in buildProtocol:", "torsion.tcp")
-                continue
-            if protocol is None:
-                conn.close()
-                continue
-            Port.sessionno += 1
-            transport = Server(conn, protocol, peer, self, Port.sessionno, self.reactor)
-            try:
-                protocol.makeConnection(transport)
-            except BaseException:
-                failure = Failure()
-                log_failure(failure, "Unhandled error in connectionMade:", "torsion.tcp")
-                transport._lose_now(failure)
-
-    def stopListening(self) -> Deferred[None]:
-        """Stop accepting; the Deferred fires once the socket is closed."""
-        d: Deferred[None] = Deferred()
-        if not self.connected:
-            d.callback(None)
-            return d
-        self._stopped_deferreds.append(d)
-        self.reactor.removeReader(self)
-        self.reactor.callLater(0, self.connectionLost, Failure(CONNECTION_DONE))
-        self.connected = False
-        return d
-
-    loseConnection = stopListening
-
-    def connectionLost(self, reason: Failure) -> None:
-        """Close the listening socket and stop the factory."""
-        if self.disconnected:
-            return
-        self.disconnected = True
-        self.connected = False
-        self.reactor.removeReader(self)
-        if self.socket is not None:
-            self.socket.close()
-        self._fileno = -1
-        try:
-            self.factory.doStop()
-        finally:
-            waiting, self._stopped_deferreds = self._stopped_deferreds, []
-            for d in waiting:
-                d.callback(None)
 
     def getHost(self) -> IPv4Address | IPv6Address:
         """The address listened on (with the real port when 0 was asked)."""

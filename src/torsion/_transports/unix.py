@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 from torsion import error
 from torsion._logging import log_failure
 from torsion._transports._connector import BaseConnector
+from torsion._transports._listening import ListeningPort
 from torsion._transports._stream import CONNECTION_DONE, StreamTransport
 from torsion._transports._unix_datagram import ConnectedDatagramPort, DatagramPort
 from torsion._transports._unix_paths import (
@@ -104,7 +105,6 @@ _log = logging.getLogger("torsion.unix")
 _SCM_MAX_FD = 253  # the most descriptors Linux takes in one SCM_RIGHTS message
 _INT_SIZE = array("i").itemsize
 _CMSG_SPACE = socket.CMSG_SPACE(_SCM_MAX_FD * _INT_SIZE)
-_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _RETRY_DELAYS = (0.001, 0.1)  # first and largest wait between EAGAIN connect retries
 
 
@@ -355,7 +355,7 @@ class Server(_UNIXConnection):
         return f"<{self.logPrefix()} #{self.sessionno} on {self.server.port!r}>"
 
 
-class Port:
+class Port(ListeningPort):
     """A listening UNIX stream socket; provides ``IListeningPort``.
 
     Attributes:
@@ -365,8 +365,8 @@ class Port:
         connected: True while listening.
     """
 
-    numberAccepts = 128
     _sessions = 0
+    _system = "torsion.unix"
 
     def __init__(
         self, address: str, factory: Any, backlog: int, mode: int, wantPID: bool, reactor: Any
@@ -389,11 +389,21 @@ class Port:
         state = "listening" if self.connected else "not listening"
         return f"<{type(self.factory).__name__} on {self.port!r} ({state})>"
 
-    def fileno(self) -> int:
-        return self._fileno
-
     def logPrefix(self) -> str:
         return f"{type(self.factory).__name__} (UNIX)"
+
+    def _peer(self, address: Any) -> UNIXAddress:
+        return UNIXAddress(address_name(address))
+
+    def _serve(self, conn: socket.socket, protocol: Any, peer: Any) -> Server:
+        Port._sessions += 1
+        return Server(
+            _PassingSocket(conn.detach()), protocol, peer, self, Port._sessions, self.reactor
+        )
+
+    def _closed(self) -> None:
+        unlink_if_ours(self.port, self._ident)
+        self._release_lock()
 
     def startListening(self) -> None:
         """Take the lock (``wantPID``), bind, listen; start the factory.
@@ -453,77 +463,6 @@ class Port:
         if lock is not None:
             with contextlib.suppress(OSError, ValueError):
                 lock.unlock()
-
-    def doRead(self) -> None:
-        """Accept the connections waiting, each with a new protocol."""
-        skt = self.socket
-        if skt is None:
-            return
-        for _ in range(self.numberAccepts):
-            try:
-                conn, addr = skt.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno == errno.ECONNABORTED:
-                    continue
-                if exc.errno in _RESOURCE_ERRNOS:
-                    _log.error("Could not accept new connection (%s)", os.strerror(exc.errno))
-                    return
-                raise
-            peer = UNIXAddress(address_name(addr))
-            try:
-                protocol = self.factory.buildProtocol(peer)
-            except BaseException:
-                conn.close()
-                log_failure(Failure(), "Unhandled error in buildProtocol:", "torsion.unix")
-                continue
-            if protocol is None:
-                conn.close()
-                continue
-            Port._sessions += 1
-            transport = Server(
-                _PassingSocket(conn.detach()), protocol, peer, self, Port._sessions, self.reactor
-            )
-            try:
-                protocol.makeConnection(transport)
-            except BaseException:
-                failure = Failure()
-                log_failure(failure, "Unhandled error in connectionMade:", "torsion.unix")
-                transport._lose_now(failure)
-
-    def stopListening(self) -> Deferred[None]:
-        """Stop accepting and remove the socket file; fires once closed."""
-        d: Deferred[None] = Deferred()
-        if not self.connected:
-            d.callback(None)
-            return d
-        self._stopped_deferreds.append(d)
-        self.reactor.removeReader(self)
-        self.reactor.callLater(0, self.connectionLost, Failure(CONNECTION_DONE))
-        self.connected = False
-        return d
-
-    loseConnection = stopListening
-
-    def connectionLost(self, reason: Failure) -> None:
-        """Close the socket, remove its file, release the lock, stop the factory."""
-        if self.disconnected:
-            return
-        self.disconnected = True
-        self.connected = False
-        self.reactor.removeReader(self)
-        if self.socket is not None:
-            self.socket.close()
-        self._fileno = -1
-        unlink_if_ours(self.port, self._ident)
-        self._release_lock()
-        try:
-            self.factory.doStop()
-        finally:
-            waiting, self._stopped_deferreds = self._stopped_deferreds, []
-            for d in waiting:
-                d.callback(None)
 
     def getHost(self) -> UNIXAddress:
         """The address listened on."""
