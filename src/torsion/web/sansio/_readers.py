@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Protocol
 
 from ._abnf import CHUNK_LINE, FIELD_VALUE, HOST, REQUEST_LINE, STATUS_LINE, TOKEN
+from ._accel import speedups
 from ._errors import RemoteProtocolError
 from ._events import Data, EndOfMessage, Headers, InformationalResponse, Request, Response
 from ._framing import FORBIDDEN_TRAILERS, Framing
@@ -201,21 +202,21 @@ _FAST_REQUEST_HEAD = re.compile(
 _FAST_FIELD_LINE = re.compile(rb"([^:]++):[ \t]*+((?:[^\r]*[^\r \t])?)[ \t]*+\r\n")
 
 
-def _fast_request_head(buf: ReceiveBuffer, limits: Limits) -> Request | None:
-    """A complete, well-formed head within the limits, or ``None`` (take the careful path)."""
-    end = buf.find(b"\r\n\r\n")
-    if end < 0 or end + 4 > limits.max_incomplete_event_size:
-        return None
-    match = buf.match(_FAST_REQUEST_HEAD)
+def _parse_simple_head_py(
+    data: bytearray, end: int, max_line: int, max_fields: int
+) -> tuple[bytes, bytes, bytes, list[_Triple], dict[bytes, list[bytes]]] | None:
+    """The head in ``data[:end + 4]`` (its first CRLF CRLF at ``end``) as
+    ``(method, target, version, triples, index)``, or ``None`` if the fast lane
+    declines it. The Python twin of ``_speedups.parse_simple_head``."""
+    match = _FAST_REQUEST_HEAD.match(data)
     if match is None:
         return None
     method, target, minor, block = match.groups()
-    if len(method) + len(target) + 10 > limits.max_request_line_size:
+    if len(method) + len(target) + 10 > max_line:
         return None
     pairs = _FAST_FIELD_LINE.findall(block)
-    if len(pairs) > limits.max_header_count:
+    if len(pairs) > max_fields:
         return None
-    buf.drop(match.end())
     # The field index, built here in the same pass (the framing rules look it up).
     triples = []
     index: dict[bytes, list[bytes]] = {}
@@ -227,8 +228,27 @@ def _fast_request_head(buf: ReceiveBuffer, limits: Limits) -> Request | None:
             index[lower] = [value]
         else:
             values.append(value)
+    return method, target, b"1." + minor, triples, index
+
+
+_parse_simple_head = (
+    speedups.parse_simple_head if speedups is not None else _parse_simple_head_py
+)
+
+
+def _fast_request_head(buf: ReceiveBuffer, limits: Limits) -> Request | None:
+    """A complete, well-formed head within the limits, or ``None`` (take the careful path)."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0 or end + 4 > limits.max_incomplete_event_size:
+        return None
+    parsed = _parse_simple_head(
+        buf.data, end, limits.max_request_line_size, limits.max_header_count
+    )
+    if parsed is None:
+        return None
+    method, target, version, triples, index = parsed
+    buf.drop(end + 4)
     headers = Headers._trusted(triples, index)
-    version = b"1." + minor
     hosts = index.get(b"host")
     if hosts is None or len(hosts) != 1 or HOST.fullmatch(hosts[0]) is None:
         _check_host(headers, version)  # the same verdict, or the error

@@ -48,6 +48,11 @@ class ReceiveBuffer:
     def __bytes__(self) -> bytes:
         return bytes(self._data)
 
+    @property
+    def data(self) -> bytearray:
+        """The bytes themselves, to read in place (change them only through the methods)."""
+        return self._data
+
     def append(self, data: bytes) -> None:
         """Add bytes received at the end."""
         self._data += data

@@ -8,12 +8,13 @@ copy of the body, and room for objects that stand for bytes (a file region to
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Protocol
 
+from ._accel import speedups
 from ._errors import LocalProtocolError
-from ._events import Headers, InformationalResponse, Request, Response
+from ._events import Headers, InformationalResponse, Request, Response, _Triple
 from ._framing import FORBIDDEN_TRAILERS, Framing
 
 __all__ = [
@@ -32,8 +33,13 @@ Write = Callable[[bytes], object]
 """Where writers put their output, piece by piece."""
 
 
-def _header_lines(headers: Headers) -> list[bytes]:
-    return [b"%s: %s\r\n" % (raw, value) for raw, _, value in headers._triples()]
+def _join_head_py(start: bytes, triples: Sequence[_Triple]) -> bytes:
+    """``start``, a line per field, and the empty line, joined: the Python twin of
+    ``_speedups.join_head``."""
+    return b"".join([start, *[b"%s: %s\r\n" % (raw, value) for raw, _, value in triples], b"\r\n"])
+
+
+_join_head = speedups.join_head if speedups is not None else _join_head_py
 
 
 def write_request_head(request: Request, write: Write) -> None:
@@ -47,7 +53,7 @@ def write_request_head(request: Request, write: Write) -> None:
         [b'GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n']
     """
     start = b"%s %s HTTP/1.1\r\n" % (request.method, request.target)
-    write(b"".join([start, *_header_lines(request.headers), b"\r\n"]))
+    write(_join_head(start, request.headers._triples()))
 
 
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
@@ -65,7 +71,7 @@ def write_response_head(response: InformationalResponse | Response, write: Write
     """
     reason = response.reason or _reason(response.status_code)
     start = b"HTTP/1.1 %d %s\r\n" % (response.status_code, reason)
-    write(b"".join([start, *_header_lines(response.headers), b"\r\n"]))
+    write(_join_head(start, response.headers._triples()))
 
 
 class BodyWriter(Protocol):
@@ -133,7 +139,7 @@ class ChunkedWriter:
         for _, name, _ in trailers._triples():
             if name in FORBIDDEN_TRAILERS:
                 raise LocalProtocolError(f"{name.decode()} is not allowed in trailers")
-        write(b"".join([b"0\r\n", *_header_lines(trailers), b"\r\n"]))
+        write(_join_head(b"0\r\n", trailers._triples()))
 
 
 class UntilCloseWriter:
