@@ -617,12 +617,17 @@ class Request:
         """The response head for the core, from ``code`` and ``responseHeaders``."""
         fields = self.responseHeaders._fields
         triples = self.responseHeaders._wire()
+        # The core's index by name, built alongside (it would loop over the triples).
+        index = dict(fields)
         site = self.site
         if b"date" not in fields:
-            triples.append((b"Date", b"date", site._date()))
+            date = site._date()
+            triples.append((b"Date", b"date", date))
+            index[b"date"] = [date]
         server = site.serverHeader
         if server and b"server" not in fields:
             triples.append((b"Server", b"server", server))
+            index[b"server"] = [server]
         code = self.code
         if (
             b"content-type" not in fields
@@ -630,9 +635,12 @@ class Request:
             and code not in _NO_BODY_CODES
         ):
             triples.append((b"Content-Type", b"content-type", self.defaultContentType))
+            index[b"content-type"] = [self.defaultContentType]
         if self.channel._closing:
             triples.append((b"Connection", b"connection", b"close"))
-        return _Response._wire(code, _WireHeaders._trusted(triples), self.code_message, b"1.1")
+            index[b"connection"] = [*index.get(b"connection", []), b"close"]
+        headers = _WireHeaders._trusted(triples, index)
+        return _Response._wire(code, headers, self.code_message, b"1.1")
 
     def _send(self, *events: Any) -> list[bytes] | None:
         """The bytes of ``events``; ``None`` (connection closed, error logged) on misuse."""
