@@ -5,6 +5,10 @@ the first time a test asks for it, points ``DISPLAY`` at it and stops it when
 the session ends.  A test (or fixture) that needs Tk requests it, directly or
 with ``request.getfixturevalue("x_display")``.  Outside CI a missing Xvfb
 skips those tests; in CI (``CI`` set) it fails them.
+
+This directory has no ``__init__.py``, so pytest (``prepend`` import mode) puts
+``tests/`` on ``sys.path`` before importing this file: the shared test-support
+package ``tests/support`` is importable as ``support`` everywhere.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import ctypes
 import os
 import select
-import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from support.peers import need, stop
 
 
 def _die_with_parent() -> None:
@@ -73,12 +78,7 @@ def x_display() -> Iterator[str]:
     life of the process (the X connection, Tcl's notifier pipe) already exist
     when tests start counting descriptors.
     """
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        if os.environ.get("CI"):
-            pytest.fail("Xvfb is required in CI (Debian package xvfb) but is not installed")
-        pytest.skip("Xvfb is not installed (Debian package: xvfb): no X display for Tk")
-    process, display = _start_xvfb(xvfb)
+    process, display = _start_xvfb(need("Xvfb", "xvfb"))
     previous = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = display
     try:
@@ -97,9 +97,4 @@ def x_display() -> Iterator[str]:
             os.environ.pop("DISPLAY", None)
         else:
             os.environ["DISPLAY"] = previous
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

@@ -12,22 +12,19 @@ from collections.abc import Iterator
 
 import pytest
 
-REDIS = shutil.which("redis-server")
+from support.peers import need, stop
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A fresh redis-server on a UNIX socket; its ``unix://`` URL."""
-    if REDIS is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is missing (.ci/run installs it)")
-        pytest.skip("redis-server is not installed (Debian package: redis-server)")
+    redis = need("redis-server")
     # A short directory: UNIX socket paths are limited to 107 bytes.
     home = tempfile.mkdtemp(prefix="rds", dir="/tmp")
     sock = os.path.join(home, "redis.sock")
     process = subprocess.Popen(
         [
-            REDIS,
+            redis,
             "--port",
             "0",
             "--unixsocket",
@@ -49,12 +46,7 @@ def redis_url() -> Iterator[str]:
         _wait_for_socket(sock, process)
         yield f"unix://{sock}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -4,8 +4,6 @@ a clean stop on SIGTERM that writes the last batch, then ``logserver query``."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +16,7 @@ import pytest
 
 from dlserver.events import DownloadEvent, EventKind, ItemKind, encode_event
 from dlserver.logserver import main
+from support.peers import need
 
 LOCAL = "127.0.0.1"
 
@@ -29,12 +28,7 @@ def _command(*args: str) -> list[str]:
 
 
 def _curl(*args: str) -> bytes:
-    curl = shutil.which("curl")
-    if curl is None:
-        if os.environ.get("CI"):
-            pytest.fail("curl is required in CI (Debian package curl)")
-        pytest.skip("curl is not installed")
-    done = subprocess.run([curl, "-sS", *args], capture_output=True, timeout=30, check=True)
+    done = subprocess.run([need("curl"), "-sS", *args], capture_output=True, timeout=30, check=True)
     return done.stdout
 
 
@@ -123,7 +117,7 @@ async def test_stats_http_endpoint(reactor: object, tmp_path: Path) -> None:
     root.putChild(b"stats", StatsResource(tmp_path, reactor))
     port = reactor.listenTCP(0, Site(root, reactor=reactor), interface=LOCAL)  # type: ignore[attr-defined]
     base = f"http://{LOCAL}:{port.getHost().port}/stats"
-    curl = shutil.which("curl") or pytest.skip("curl is not installed")
+    curl = need("curl")
     out, _, code = await getProcessOutputAndValue(
         curl, ["-sS", "-i", base + "/top?days=7&kind=track"], reactor=reactor)
     head, _, body = out.partition(b"\r\n\r\n")

@@ -5,8 +5,6 @@ the page rendered (Debian's ``chromium``, ImageMagick's ``convert``)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -16,21 +14,13 @@ import pytest
 
 from dlserver.monitor import Monitor
 from dlserver.operator import OperatorPage
+from support.peers import need
 from torsion.task import LoopingCall
 from torsion.threads import deferToThreadPool
 from torsion.web.resource import Resource
 from torsion.web.server import Site
 
 pytestmark = pytest.mark.torsion_timeout(90)
-
-
-def need(program: str) -> str:
-    path = shutil.which(program)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{program} is missing (.ci/run installs it)")
-        pytest.skip(f"{program} is not installed")
-    return path
 
 
 def serve(reactor: Any) -> tuple[str, Monitor]:

@@ -13,9 +13,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from test_server_harness import need
 
 from dlserver.links import parse_download_path
+from support.peers import need
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from test_server_harness import Running, build_data, need
+from test_server_harness import Running, build_data
+
+from support.peers import need
 
 pytestmark = pytest.mark.torsion_timeout(90)
 

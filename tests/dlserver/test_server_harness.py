@@ -5,24 +5,22 @@
   socket buffers, and that aria2c splits it), built once per test module.
 * :class:`Running`: a :class:`DownloadServer` on 127.0.0.1 port 0, signed URLs,
   and blocking peers (curl, wget, raw sockets) run off the reactor thread.
+
+A peer program a test needs is :func:`support.peers.need`'s; a blocking call
+off the reactor thread is :func:`support.deferreds.run_in_thread`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 import wave
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pytest
+from typing import Any
 
 from dlserver.catalog import Album, Catalog, Track
 from dlserver.config import ServerConfig
@@ -30,10 +28,10 @@ from dlserver.demo import build_demo
 from dlserver.importer import import_folder
 from dlserver.links import album_path, track_path
 from dlserver.server import DownloadServer
+from support.deferreds import run_in_thread
+from support.peers import need
 from torsion.defer import Deferred
-from torsion.failure import Failure
 
-_T = TypeVar("_T")
 LOCAL = "127.0.0.1"
 BIG_FRAMES = 4 * 1024 * 1024  # 16-bit mono: 8 MiB of samples
 
@@ -52,32 +50,6 @@ def build_data(root: Path) -> Path:
     with Catalog.open_data_dir(data) as catalog:
         import_folder(catalog)
     return data
-
-
-def need(program: str) -> str:
-    """The path of ``program``; skip without it (fail in CI, where it must be)."""
-    path = shutil.which(program)
-    if path is None:
-        message = f"{program} is not installed (Debian package: apt-get install {program})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def in_thread(reactor: Any, fn: Callable[[], _T]) -> Deferred[_T]:
-    """Run blocking ``fn`` in a new thread; the Deferred fires on the reactor thread."""
-    d: Deferred[_T] = Deferred()
-
-    def target() -> None:
-        try:
-            result: Any = fn()
-        except BaseException:
-            result = Failure()
-        reactor.callFromThread(d.errback if isinstance(result, Failure) else d.callback, result)
-
-    threading.Thread(target=target, daemon=True).start()
-    return d
 
 
 class Running:
@@ -129,7 +101,7 @@ class Running:
     # -- peers, off the reactor thread --------------------------------------------------
 
     def run(self, *argv: str, timeout: float = 60) -> Deferred[subprocess.CompletedProcess[bytes]]:
-        return in_thread(self.reactor, lambda: subprocess.run(
+        return run_in_thread(self.reactor, lambda: subprocess.run(
             list(argv), capture_output=True, timeout=timeout, check=False))
 
     def curl(self, *args: str) -> Deferred[subprocess.CompletedProcess[bytes]]:

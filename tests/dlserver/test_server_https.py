@@ -3,34 +3,22 @@ path (no sendfile under TLS); a cut album zip resumes byte-identically with curl
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_server_harness import Running, build_data, need
+from test_server_harness import Running, build_data
 
 from dlserver.config import ServerConfig
 from dlserver.server import DownloadServer
+from support.peers import need, self_signed_certificate
 
 pytestmark = pytest.mark.torsion_timeout(90)
 
 
-def certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    done = subprocess.run(
-        [need("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=localhost", "-addext",
-         "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        capture_output=True, timeout=30, check=False)
-    assert done.returncode == 0, done.stderr
-    return cert, key
-
-
 async def test_https_track_and_resumed_album_zip(reactor: Any, tmp_path: Path) -> None:
     data = build_data(tmp_path / "d")
-    cert, key = certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     config = ServerConfig(
         data, listen=(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",))
     server = DownloadServer(config, reactor)

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_server_harness import LOCAL, Running, build_data, in_thread
+from test_server_harness import LOCAL, Running, build_data
+
+from support.deferreds import run_in_thread
 
 pytestmark = pytest.mark.torsion_timeout(120)
 
@@ -91,8 +93,8 @@ async def test_500_downloads_held_queued_in_order_and_cleaned_up(
     target = running.track_url(big).removeprefix(running.base)
     fds_before, rss_before = open_fds(), rss()
 
-    sockets = await in_thread(reactor, lambda: connect_all(running.port, target))
-    held = await in_thread(reactor, lambda: running.wait_status(
+    sockets = await run_in_thread(reactor, lambda: connect_all(running.port, target))
+    held = await run_in_thread(reactor, lambda: running.wait_status(
         lambda s: s["active"] == SLOTS and s["waiting"] == CLIENTS - SLOTS, timeout=60))
     assert held["client"]["positions"] == list(range(1, CLIENTS - SLOTS + 1))
 
@@ -110,7 +112,7 @@ async def test_500_downloads_held_queued_in_order_and_cleaned_up(
             checked.append(head.startswith(b"HTTP/1.1 200 ") and payload == expected)
         return checked  # the bodies themselves are gone before memory is measured
 
-    assert await in_thread(reactor, read_and_check) == [True] * READERS
+    assert await run_in_thread(reactor, read_and_check) == [True] * READERS
     for sock in readers:
         sock.close()
 
@@ -119,7 +121,7 @@ async def test_500_downloads_held_queued_in_order_and_cleaned_up(
     # never granted one), to the first SLOTS at once and at least to the READERS.
     assert grants == sorted(set(grants)) and grants[:SLOTS] == list(range(SLOTS))
     assert len(grants) >= SLOTS + READERS
-    final = await in_thread(reactor, lambda: running.wait_status(
+    final = await run_in_thread(reactor, lambda: running.wait_status(
         lambda s: s["active"] == 0 and s["waiting"] == 0, timeout=60))
     assert final["client"]["positions"] == []
     await running.stop()

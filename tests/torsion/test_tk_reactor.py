@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import signal
 import socket
 import statistics
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from support.peers import need
 from torsion._reactors._tk import FD_SETSIZE, TkReactor, TkUnavailableError
 from torsion.defer import Deferred
 from torsion.failure import Failure
@@ -621,16 +621,6 @@ def test_sigterm_stops_an_idle_reactor_at_once(x_display: str) -> None:
 # -- the example ----------------------------------------------------------------------------------
 
 
-def need_program(name: str, package: str) -> str:
-    """The path of ``name``; skips (fails in CI) when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI (Debian package {package}) but is not installed")
-        pytest.skip(f"{name} is not installed (Debian package: {package})")
-    return path
-
-
 def test_tkfetch_example_draws_live_results(x_display: str, tmp_path: Path) -> None:
     """``examples/tkfetch.py`` fetches 20 requests, shows them, and closes with its window.
 
@@ -638,8 +628,8 @@ def test_tkfetch_example_draws_live_results(x_display: str, tmp_path: Path) -> N
     is filled in must show a drawn window: many distinct colours, not a blank
     screen.  Then a WM_DELETE_WINDOW ends it long before ``--quit-after``.
     """
-    import_ = need_program("import", "imagemagick")
-    convert = need_program("convert", "imagemagick")
+    import_ = need("import", "imagemagick")
+    convert = need("convert", "imagemagick")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     with subprocess.Popen(
         [sys.executable, str(REPO / "examples" / "tkfetch.py"), "--count", "20",

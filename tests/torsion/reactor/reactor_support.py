@@ -6,7 +6,9 @@ run several times within one test (``crash`` does not fire the shutdown event)
 and is finally stopped by the ``reactor`` fixture.
 
 :func:`run_until`, :func:`run_for`, :class:`ReactorTimeout` and :func:`open_fds`
-are ``torsion.testing``'s, re-exported here for the test modules.
+are ``torsion.testing``'s; :class:`Recorder`, :class:`Echo` and :func:`sleep` are
+the ``support`` package's (shared with the transport tests); all re-exported here
+for the test modules.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from support.deferreds import sleep
+from support.protocols import Echo, Recorder
 from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ClientCreator, ClientFactory, Protocol, ServerFactory
@@ -52,13 +56,6 @@ REPO = Path(__file__).resolve().parents[3]
 SRC = REPO / "src"
 
 
-def sleep(reactor: Any, seconds: float) -> Deferred[None]:
-    """A Deferred firing with None after ``seconds`` on ``reactor``."""
-    d: Deferred[None] = Deferred()
-    reactor.callLater(seconds, d.callback, None)
-    return d
-
-
 def wait_for(reactor: Any, predicate: Callable[[], bool], timeout: float = 10.0,
              interval: float = 0.002) -> None:
     """Run ``reactor`` until ``predicate()`` is true (checked every ``interval``)."""
@@ -72,61 +69,6 @@ def wait_for(reactor: Any, predicate: Callable[[], bool], timeout: float = 10.0,
 
     reactor.callLater(0, check)
     run_until(reactor, d, timeout)
-
-
-class Recorder(Protocol):
-    """A protocol that records everything that happens to it.
-
-    Attributes:
-        received: every byte received, in order.
-        reasons: each ``connectionLost`` reason (a correct transport gives exactly one).
-        made: fires with this protocol on ``connectionMade``.
-        lost: fires with None on the first ``connectionLost``.
-    """
-
-    def __init__(self) -> None:
-        self.received = bytearray()
-        self.reasons: list[Failure] = []
-        self.made: Deferred[Recorder] = Deferred()
-        self.lost: Deferred[None] = Deferred()
-        self._waiting: list[tuple[int, Deferred[bytes]]] = []
-
-    def connectionMade(self) -> None:
-        if not self.made.called:
-            self.made.callback(self)
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-        self._check()
-
-    def connectionLost(self, reason: Failure = Failure(Exception("unset"))) -> None:  # noqa: B008
-        self.reasons.append(reason)
-        if len(self.reasons) == 1:
-            self.lost.callback(None)
-        for _, d in self._waiting:
-            d.errback(reason)
-        self._waiting.clear()
-
-    def wait_bytes(self, count: int) -> Deferred[bytes]:
-        """A Deferred firing with ``received`` once at least ``count`` bytes arrived."""
-        d: Deferred[bytes] = Deferred()
-        self._waiting.append((count, d))
-        self._check()
-        return d
-
-    def _check(self) -> None:
-        ready = [(n, d) for n, d in self._waiting if len(self.received) >= n]
-        for entry in ready:
-            self._waiting.remove(entry)
-            entry[1].callback(bytes(self.received))
-
-
-class Echo(Recorder):
-    """Records, and writes back what it receives."""
-
-    def dataReceived(self, data: bytes) -> None:
-        super().dataReceived(data)
-        self.transport.write(data)
 
 
 class RecordingFactory(ServerFactory):

@@ -10,8 +10,6 @@ outside CI a missing one skips its tests.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -22,19 +20,10 @@ from typing import Any
 import pytest
 from reactor_support import REPO, Recorder, read_ready_line, run_until, spawn_python
 
+from support.peers import need
 from torsion.protocol import ClientCreator
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, every byte value
-
-
-def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (Debian package {package})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}: .ci/run should install it")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture
@@ -71,14 +60,14 @@ def _run(args: list[str], stdin: Path) -> bytes:
 
 def test_socat_client(echo_server: int, payload_file: Path) -> None:
     """socat sends 1 MiB, half-closes, and reads the whole echo back."""
-    socat = _tool("socat", "socat")
+    socat = need("socat")
     out = _run([socat, "-t", "10", "-", f"TCP:127.0.0.1:{echo_server}"], payload_file)
     assert out == PAYLOAD
 
 
 def test_netcat_client(echo_server: int, payload_file: Path) -> None:
     """OpenBSD netcat (``nc -N``) sends 1 MiB, shuts down its side, reads the whole echo back."""
-    nc = _tool("nc", "netcat-openbsd")
+    nc = need("nc", "netcat-openbsd")
     out = _run([nc, "-N", "127.0.0.1", str(echo_server)], payload_file)
     assert out == PAYLOAD
 
@@ -126,7 +115,7 @@ def _free_port() -> int:
 
 def test_torsion_client_to_socat_server(reactor: Any) -> None:
     """torsion's TCP client gets 1 MiB echoed back by a socat echo server."""
-    socat = _tool("socat", "socat")
+    socat = need("socat")
     number = _free_port()
     server = subprocess.Popen(
         [socat, f"TCP-LISTEN:{number},bind=127.0.0.1,reuseaddr,fork", "EXEC:cat"],

@@ -22,6 +22,7 @@ from reactor_support import (
     wait_for,
 )
 
+from support.network import has_ipv6_loopback
 from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred
 from torsion.error import (
@@ -35,15 +36,6 @@ from torsion.error import (
 )
 from torsion.protocol import ClientFactory, Protocol, ServerFactory
 from torsion.reactor import new_reactor
-
-
-def _has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def _refusing_address() -> tuple[socket.socket, int]:
@@ -80,7 +72,7 @@ def test_stop_listening(reactor: Any) -> None:
 
 def test_ipv6_loopback(reactor: Any) -> None:
     """Listening on ::1 works, with IPv6 addresses on both ends."""
-    if not _has_ipv6():
+    if not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback (::1) on this machine")
     factory = RecordingFactory(Echo)
     port = listen(reactor, factory, interface="::1")

@@ -12,18 +12,14 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from unix_support import (
-    Collector,
-    echo_factory,
-    make_certificate,
-    needs_ipv6,
-    run_until,
-    socket_dir,
-)
+from unix_support import Collector, echo_factory, socket_dir
 
+from support.network import needs_ipv6
+from support.peers import self_signed_certificate
 from torsion import error
 from torsion.address import IPv4Address, IPv6Address, UNIXAddress
 from torsion.defer import succeed
@@ -40,6 +36,7 @@ from torsion.endpoints import (
     quoteStringArgument,
     serverFromString,
 )
+from torsion.testing import run_until
 from torsion.threads import deferToThreadPool
 
 V6, V4 = socket.AF_INET6, socket.AF_INET
@@ -287,7 +284,8 @@ def test_hostname_endpoint_resolves_localhost(reactor: Any) -> None:
 @pytest.fixture
 def certificate(sockdir: str) -> tuple[str, str]:
     """A self-signed (key, cert) for localhost/127.0.0.1."""
-    return make_certificate(sockdir)
+    cert, key = self_signed_certificate(Path(sockdir))
+    return str(key), str(cert)
 
 
 def test_ssl_endpoints(reactor: Any, certificate: tuple[str, str]) -> None:

@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from unix_support import make_certificate, need_program, socket_dir
+from unix_support import socket_dir
+
+from support.peers import self_signed_certificate
 
 REPO = Path(__file__).resolve().parents[3]
 ECHOSERV = REPO / "examples" / "echoserv.py"
@@ -110,8 +112,7 @@ def test_port_still_works() -> None:
 
 def test_listen_ssl(sockdir: str) -> None:
     """--listen ssl:... serves TLS a verifying client accepts."""
-    need_program("openssl")
-    key, cert = make_certificate(sockdir)
+    cert, key = self_signed_certificate(Path(sockdir))
     server = Server("--listen", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
     try:
         port = int(server.ready.split()[1])

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from unix_support import make_certificate
 
+from support.peers import self_signed_certificate
 from torsion._endpoint_strings import tokenize
 from torsion.defer import succeed
 from torsion.endpoints import (
@@ -47,12 +47,12 @@ def reactor() -> MemoryReactorClock:
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(key, cert) PEM files made by openssl, plus a combined one beside them."""
     directory = tmp_path_factory.mktemp("certs")
-    key, cert = make_certificate(str(directory))
+    cert, key = self_signed_certificate(directory)
     with open(os.path.join(directory, "both.pem"), "wb") as both:
         for name in (key, cert):
             with open(name, "rb") as f:
                 both.write(f.read())
-    yield key, cert
+    yield str(key), str(cert)
 
 
 FACTORY = Factory.forProtocol(Protocol)

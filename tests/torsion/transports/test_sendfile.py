@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tls_support import run_in_thread
 
+from support.deferreds import run_in_thread
+from support.protocols import RecordingPushProducer
 from torsion import error
 from torsion._transports import _sendfile
 from torsion._transports._sendfile import send_file
@@ -359,27 +360,11 @@ async def test_file_that_shrinks_closes_the_connection(reactor: Any, tmp_path: P
     await port.stopListening()
 
 
-class Pushing:
-    """A push producer that only records what the transport tells it."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    def pauseProducing(self) -> None:
-        self.events.append("pause")
-
-    def resumeProducing(self) -> None:
-        self.events.append("resume")
-
-    def stopProducing(self) -> None:
-        self.events.append("stop")
-
-
 @only("epoll")
 async def test_a_queued_file_counts_for_flow_control(reactor: Any, tmp_path: Path) -> None:
     """A streaming producer is paused while 8 MiB of file are queued, resumed once sent."""
     path = make_file(tmp_path / "f.bin", 8 * MiB)
-    producer = Pushing()
+    producer = RecordingPushProducer()
 
     def script(transport: Any) -> Deferred[Any]:
         transport.registerProducer(producer, True)

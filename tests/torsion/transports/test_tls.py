@@ -17,14 +17,13 @@ import pytest
 from test_tls_support import (  # noqa: F401 - fixtures
     Certs,
     Clients,
-    Collect,
-    Echo,
     Servers,
     certs_fixture,
     lost,
-    sleep,
 )
 
+from support.deferreds import sleep
+from support.protocols import Echo, Recorder
 from torsion import error
 from torsion._transports.tls import TLSMemoryBIO, start_tls
 from torsion.defer import Deferred
@@ -56,7 +55,7 @@ def serve(reactor: Any, options: Any, protocol: Any = Echo) -> tuple[Servers, in
     return servers, port.getHost().port
 
 
-def connect(reactor: Any, port: int, options: Any, protocol: Collect | None = None,
+def connect(reactor: Any, port: int, options: Any, protocol: Recorder | None = None,
             host: str = LOCAL) -> Clients:
     clients = Clients(protocol)
     reactor.connectSSL(host, port, clients, options)
@@ -71,7 +70,7 @@ async def test_echo_round_trip(reactor: Any, certs: Certs) -> None:
     close_notify and both sides see a clean ConnectionDone, once."""
     servers, port = serve(reactor, certs.server.private.options())
 
-    class Talker(Collect):
+    class Talker(Recorder):
         def connectionMade(self) -> None:
             super().connectionMade()
             assert self.transport.getPeerCertificate() is None  # no handshake yet
@@ -109,7 +108,7 @@ async def test_server_close_delivers_everything_then_done(reactor: Any, certs: C
     client, which sees close_notify and a clean close."""
     payload = bytes(range(256)) * 4096
 
-    class Sender(Collect):
+    class Sender(Recorder):
         def connectionMade(self) -> None:
             super().connectionMade()
             self.transport.write(payload)
@@ -376,7 +375,7 @@ async def test_abort_during_handshake(reactor: Any, certs: Certs) -> None:
     """abortConnection before the handshake finishes closes at once: ConnectionAborted
     on our side, a handshake failure on the server's, nothing hangs."""
 
-    class Aborter(Collect):
+    class Aborter(Recorder):
         def connectionMade(self) -> None:
             super().connectionMade()
             self.transport.write(b"never sent")
@@ -397,13 +396,13 @@ async def test_lose_connection_during_handshake_waits_for_it(reactor: Any,
     """loseConnection called in connectionMade sends what was written once the handshake
     is done, then closes cleanly."""
 
-    class QuickBye(Collect):
+    class QuickBye(Recorder):
         def connectionMade(self) -> None:
             super().connectionMade()
             self.transport.write(b"bye")
             self.transport.loseConnection()
 
-    servers, port = serve(reactor, certs.server.private.options(), Collect)
+    servers, port = serve(reactor, certs.server.private.options(), Recorder)
     client = connect(reactor, port, client_options(certs), QuickBye()).instance
     assert (await lost(client)).check(error.ConnectionDone)
     server = await servers.first
@@ -415,7 +414,7 @@ async def test_truncation_is_connection_lost(reactor: Any, certs: Certs) -> None
     """A peer closing TCP without close_notify: the data before it arrives, then
     ConnectionLost saying no close_notify came (a possible truncation attack)."""
 
-    class Truncator(Collect):
+    class Truncator(Recorder):
         def connectionMade(self) -> None:
             super().connectionMade()
             self.transport.write(b"partial")
@@ -434,7 +433,7 @@ async def test_truncation_is_connection_lost(reactor: Any, certs: Certs) -> None
 
 # -- half-close -----------------------------------------------------------------------
 
-class HalfCloseServer(Collect):
+class HalfCloseServer(Recorder):
     """Answers once the client has half-closed (close_notify), then closes."""
 
     read_lost = 0
@@ -450,7 +449,7 @@ async def test_half_close(reactor: Any, certs: Certs) -> None:
     aware server gets readConnectionLost and may still answer; the client reads the
     answer, gets writeConnectionLost, and finally a clean ConnectionDone."""
 
-    class HalfCloser(Collect):
+    class HalfCloser(Recorder):
         write_lost = 0
 
         def handshakeCompleted(self) -> None:
@@ -491,7 +490,7 @@ def _count_write_lost(tls: Any, told: list[str]) -> None:
 
 # -- STARTTLS --------------------------------------------------------------------------
 
-class StartTLSServer(Collect):
+class StartTLSServer(Recorder):
     """Line protocol: on b"STARTTLS\\n" answers b"GO\\n" in the clear, then starts TLS."""
 
     def __init__(self, options: Any) -> None:
@@ -509,7 +508,7 @@ class StartTLSServer(Collect):
             self.transport.write(data.upper())
 
 
-class StartTLSClient(Collect):
+class StartTLSClient(Recorder):
     def __init__(self, options: Any) -> None:
         super().__init__()
         self.options = options
@@ -578,7 +577,7 @@ def buffered(transport: Any) -> int:
     return int(transport._transport.get_write_buffer_size())
 
 
-class PushSender(Collect):
+class PushSender(Recorder):
     """Writes TOTAL bytes from a push producer registered on the TLS transport, and
     records the most bytes the TCP transport below ever buffered."""
 
@@ -617,7 +616,7 @@ class PushSender(Collect):
         self.stopped = True
 
 
-class SlowReader(Collect):
+class SlowReader(Recorder):
     """Pauses reading for a while at first (so the sender's buffers fill), then hashes."""
 
     def __init__(self, reactor: Any) -> None:
@@ -652,7 +651,7 @@ async def test_push_producer_large_transfer_bounded(reactor: Any, certs: Certs) 
     assert server.max_buffered < 4 * CHUNK, server.max_buffered  # type: ignore[attr-defined]
 
 
-class PullSender(Collect):
+class PullSender(Recorder):
     """A pull producer: one chunk per resumeProducing."""
 
     def __init__(self, total: int) -> None:
@@ -697,7 +696,7 @@ async def test_pull_producer_with_nothing_to_write_is_left_alone(
     """A pull producer that writes nothing when asked is not asked again on every
     reactor iteration (a busy loop); after the application writes, it is asked again."""
 
-    class Idle(Collect):
+    class Idle(Recorder):
         asked = 0
 
         def handshakeCompleted(self) -> None:
@@ -738,7 +737,7 @@ async def test_stop_producing_reaches_the_producer(reactor: Any, certs: Certs) -
         def stopProducing(self) -> None:
             stopped.callback(None)
 
-    class Registers(Collect):
+    class Registers(Recorder):
         def connectionMade(self) -> None:
             super().connectionMade()
             self.transport.registerProducer(Producer(), True)

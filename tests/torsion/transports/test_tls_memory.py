@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tls_support import Certs, Collect, certs_fixture  # noqa: F401 - fixture
+from test_tls_support import Certs, certs_fixture  # noqa: F401 - fixture
 
+from support.protocols import Recorder, RecordingPushProducer
 from torsion import error
 from torsion._transports.tls import TLSMemoryBIO, TLSMemoryBIOFactory, start_tls
 from torsion.failure import Failure
@@ -44,12 +45,12 @@ from torsion.testing import StringTransport
 class Pair:
     """A TLS client and server over StringTransports, with one Clock."""
 
-    def __init__(self, certs: Certs, client_app: Collect | None = None,
-                 server_app: Collect | None = None, server_options: Any = None,
+    def __init__(self, certs: Certs, client_app: Recorder | None = None,
+                 server_app: Recorder | None = None, server_options: Any = None,
                  client_options: Any = None) -> None:
         self.clock = Clock()
-        self.client_app = client_app or Collect()
-        self.server_app = server_app or Collect()
+        self.client_app = client_app or Recorder()
+        self.server_app = server_app or Recorder()
         self.client = TLSMemoryBIO(
             self.client_app,
             client_options or optionsForClientTLS("localhost", trustRoot=certs.ca.certificate),
@@ -135,7 +136,7 @@ def test_handshake_timeout_cancelled_once_done(pair: Pair) -> None:
 def test_handshake_timeout_must_be_positive(certs: Certs) -> None:
     """A zero or negative handshake timeout is refused, naming the value."""
     with pytest.raises(ValueError, match=r"handshakeTimeout must be > 0, not 0"):
-        TLSMemoryBIO(Collect(), certs.server.private.options(), False, handshakeTimeout=0)
+        TLSMemoryBIO(Recorder(), certs.server.private.options(), False, handshakeTimeout=0)
 
 
 def test_pause_reading_holds_data_until_resumed(pair: Pair) -> None:
@@ -179,20 +180,6 @@ class Pull:
         self.stopped = True
 
 
-class Push:
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    def pauseProducing(self) -> None:
-        self.events.append("pause")
-
-    def resumeProducing(self) -> None:
-        self.events.append("resume")
-
-    def stopProducing(self) -> None:
-        self.events.append("stop")
-
-
 def test_pull_producer_is_driven_after_the_handshake(pair: Pair) -> None:
     """A pull producer is asked for nothing during the handshake, then once per clock
     tick while the transport has room; when the transport pauses the relay, never."""
@@ -226,7 +213,7 @@ def test_push_producer_paused_for_handshake_and_full_buffer(pair: Pair) -> None:
     """A push producer registered during the handshake is paused, resumed when the
     handshake completes, and paused/resumed with the transport (each once)."""
     pair.connect(pump=False)
-    producer = Push()
+    producer = RecordingPushProducer()
     pair.client.registerProducer(producer, True)
     assert producer.events == ["pause"]
     pair.pump()
@@ -244,16 +231,16 @@ def test_push_producer_paused_for_handshake_and_full_buffer(pair: Pair) -> None:
 def test_second_producer_refused(pair: Pair) -> None:
     """Registering a second producer raises RuntimeError naming both."""
     pair.connect()
-    pair.client.registerProducer(Push(), True)
+    pair.client.registerProducer(RecordingPushProducer(), True)
     with pytest.raises(RuntimeError, match="cannot register producer"):
-        pair.client.registerProducer(Push(), True)
+        pair.client.registerProducer(RecordingPushProducer(), True)
 
 
 def test_lose_connection_waits_for_the_producer(pair: Pair) -> None:
     """loseConnection with a producer registered waits for unregisterProducer, then
     sends close_notify and closes the transport."""
     pair.connect()
-    pair.client.registerProducer(Push(), True)
+    pair.client.registerProducer(RecordingPushProducer(), True)
     pair.client.loseConnection()
     assert not pair.client_transport.disconnecting
     pair.client.write(b"last words")
@@ -280,7 +267,7 @@ def test_close_notify_answered_and_writes_after_it_dropped(pair: Pair) -> None:
     assert pair.server_app.reasons[0].check(error.ConnectionDone)
 
 
-class HalfAware(Collect):
+class HalfAware(Recorder):
     def readConnectionLost(self) -> None:
         self.transport.write(b"still talking")
 
@@ -361,7 +348,7 @@ def test_accessors(pair: Pair, certs: Certs) -> None:
     assert isinstance(pair.client.getHandle(), ssl.SSLObject)
     assert pair.client.getPeerCertificate() == certs.server.certificate
     assert pair.server.getPeerCertificate() is None
-    assert pair.client.logPrefix() == "Collect (TLS)"
+    assert pair.client.logPrefix() == "Recorder (TLS)"
     assert "client open" in repr(pair.client)
     pair.client.setTcpNoDelay(True)
     assert pair.client.getTcpNoDelay() is True
@@ -377,7 +364,7 @@ def test_factory_wraps_and_passes_events(certs: Certs) -> None:
     events: list[str] = []
 
     class Wrapped(ClientFactory):
-        protocol = Collect
+        protocol = Recorder
 
         def doStart(self) -> None:
             events.append("start")
@@ -393,7 +380,7 @@ def test_factory_wraps_and_passes_events(certs: Certs) -> None:
 
     wrapper = TLSMemoryBIOFactory(ClientContextFactory(), True, Wrapped())
     built = wrapper.buildProtocol(None)
-    assert isinstance(built, TLSMemoryBIO) and isinstance(built.wrappedProtocol, Collect)
+    assert isinstance(built, TLSMemoryBIO) and isinstance(built.wrappedProtocol, Recorder)
     wrapper.doStart()
     wrapper.startedConnecting(None)
     wrapper.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
@@ -430,10 +417,10 @@ def test_start_tls_keeps_clear_bytes_first_and_moves_the_producer(certs: Certs) 
     the clear, the protocol gets the TLS layer as its transport (no second
     connectionMade), and its registered producer moves to the TLS layer (paused for the
     handshake)."""
-    app = Collect()
+    app = Recorder()
     transport = LiveTransport(app)
     app.makeConnection(transport)
-    producer = Push()
+    producer = RecordingPushProducer()
     transport.registerProducer(producer, True)
     transport.write(b"220 go ahead\r\n")
     tls = start_tls(transport, certs.server.private.options())
@@ -450,13 +437,13 @@ def test_start_tls_roles(certs: Certs) -> None:
     """normal=True keeps the side's usual role (a connection we made is the client);
     normal=False swaps it, so an accepted connection starts the handshake."""
     client_options = optionsForClientTLS("localhost", trustRoot=certs.ca.certificate)
-    outgoing = LiveTransport(Collect(), connector=object())
+    outgoing = LiveTransport(Recorder(), connector=object())
     start_tls(outgoing, client_options)
     assert outgoing.value()[:1] == b"\x16"  # our ClientHello
-    accepted = LiveTransport(Collect())
+    accepted = LiveTransport(Recorder())
     start_tls(accepted, client_options, normal=False)
     assert accepted.value()[:1] == b"\x16"
-    closed = LiveTransport(Collect())
+    closed = LiveTransport(Recorder())
     closed.connected = False
     with pytest.raises(RuntimeError, match="closed or closing"):
         start_tls(closed, client_options)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import socket
 import subprocess
 import time
@@ -19,13 +18,14 @@ import pytest
 from test_tls_support import (  # noqa: F401 - fixtures
     Certs,
     Clients,
-    Collect,
     Servers,
     certs_fixture,
     lost,
-    run_in_thread,
 )
 
+from support.deferreds import run_in_thread
+from support.peers import need
+from support.protocols import Recorder
 from torsion import error
 from torsion.ssl import (
     CertificateOptions,
@@ -40,16 +40,7 @@ LOCAL = "127.0.0.1"
 PEER_TIMEOUT = 15
 
 
-def need(program: str, package: str) -> str:
-    path = shutil.which(program)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{program} is missing: CI must install the Debian package {package}")
-        pytest.skip(f"{program} not installed (Debian package {package})")
-    return path
-
-
-class Greeter(Collect):
+class Greeter(Recorder):
     """Answers one line with what TLS negotiated, then closes."""
 
     def dataReceived(self, data: bytes) -> None:
@@ -68,7 +59,7 @@ class Greeter(Collect):
 
 def s_client(port: int, certs: Certs, *extra: str, data: bytes = b"torsion\n",
              hostname: str = "localhost") -> subprocess.CompletedProcess[bytes]:
-    argv = [need("openssl", "openssl"), "s_client", "-connect", f"{LOCAL}:{port}",
+    argv = [need("openssl"), "s_client", "-connect", f"{LOCAL}:{port}",
             "-servername", hostname, "-verify_hostname", hostname,
             "-CAfile", str(certs.ca.cert_file), "-verify_return_error", "-quiet", *extra]
     return subprocess.run(argv, input=data, capture_output=True, timeout=PEER_TIMEOUT,
@@ -129,7 +120,7 @@ class SServer:
 
     def __init__(self, certs: Certs, *extra: str) -> None:
         self.port = free_port()
-        argv = [need("openssl", "openssl"), "s_server", "-accept", f"{LOCAL}:{self.port}",
+        argv = [need("openssl"), "s_server", "-accept", f"{LOCAL}:{self.port}",
                 "-cert", str(certs.server.cert_file), "-key", str(certs.server.key_file),
                 "-rev", "-naccept", "1", *extra]
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -168,7 +159,7 @@ def s_server_factory(certs: Certs) -> Any:
         server.close()
 
 
-class Asker(Collect):
+class Asker(Recorder):
     def connectionMade(self) -> None:
         super().connectionMade()
         self.transport.write(b"hello torsion\n")
@@ -217,7 +208,7 @@ async def test_torsion_client_refuses_s_server_wrong_name(reactor: Any, certs: C
     assert "Hostname mismatch" in str(reason.value)
 
 
-class TinyHTTP(Collect):
+class TinyHTTP(Recorder):
     """Answers one HTTP/1.1 request with a fixed body, then closes."""
 
     def dataReceived(self, data: bytes) -> None:
@@ -232,7 +223,7 @@ class TinyHTTP(Collect):
 
 async def test_curl_against_torsion(reactor: Any, certs: Certs) -> None:
     """curl --cacert fetches a page from a tiny torsion HTTPS responder (ALPN http/1.1)."""
-    curl = need("curl", "curl")
+    curl = need("curl")
     servers = Servers(TinyHTTP)
     options = server_options(certs, acceptableProtocols=[b"http/1.1"])
     port = reactor.listenSSL(0, servers, options, interface=LOCAL).getHost().port

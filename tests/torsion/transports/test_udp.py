@@ -7,18 +7,14 @@ import socket
 from typing import Any
 
 import pytest
-from udp_support import (
-    Recorder,
-    free_udp_port,
-    needs_ipv6,
-    run_for,
-    run_until,
-)
+from udp_support import Recorder, free_udp_port
 
+from support.network import needs_ipv6
 from torsion import error
 from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred, DeferredList
 from torsion.protocol import DatagramProtocol
+from torsion.testing import run_for, run_until
 from torsion.testing.plugin import LoggedFailures
 
 LOCAL = "127.0.0.1"

@@ -8,10 +8,12 @@ import socket
 from typing import Any
 
 import pytest
-from udp_support import Recorder, needs_ipv6, run_until
+from udp_support import Recorder
 
+from support.network import needs_ipv6
 from torsion import error
 from torsion._transports.udp import MulticastJoinError
+from torsion.testing import run_until
 
 LOCAL = "127.0.0.1"
 _groups = itertools.count(1)

@@ -11,15 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from udp_support import (
-    Recorder,
-    free_udp_port,
-    need_program,
-    needs_ipv6,
-    run_until,
-)
+from udp_support import Recorder, free_udp_port
 
+from support.network import needs_ipv6
+from support.peers import need
 from torsion.defer import Deferred
+from torsion.testing import run_until
 
 LOCAL = "127.0.0.1"
 
@@ -78,7 +75,7 @@ def _output(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
 
 def test_socat_client_gets_echo(reactor: Any) -> None:
     """socat sends a datagram to a torsion echo port and prints the echo it gets back."""
-    socat = need_program("socat")
+    socat = need("socat")
     server = Recorder(echo=True)
     port = reactor.listenUDP(0, server, interface=LOCAL)
     target = f"UDP4:{LOCAL}:{port.getHost().port}"
@@ -93,7 +90,7 @@ def test_socat_client_gets_echo(reactor: Any) -> None:
 @needs_ipv6
 def test_socat_client_gets_echo_over_ipv6(reactor: Any) -> None:
     """The same over ::1: an IPv6 torsion port answers socat's UDP6 datagram."""
-    socat = need_program("socat")
+    socat = need("socat")
     server = Recorder(echo=True)
     port = reactor.listenUDP(0, server, interface="::1")
     target = f"UDP6:[::1]:{port.getHost().port}"
@@ -108,7 +105,7 @@ def test_torsion_client_against_socat_echo(reactor: Any) -> None:
     """A torsion port exchanges datagrams with a socat echo server (UDP-LISTEN ... PIPE),
     knocking until socat is up.  socat's pipe is a byte stream that may merge
     datagrams queued together, so each message waits for its echo."""
-    socat = need_program("socat")
+    socat = need("socat")
     number = free_udp_port()
     client = Recorder()
     port = reactor.listenUDP(0, client, interface=LOCAL)

@@ -17,8 +17,6 @@ from unix_support import (
     RecordingClientFactory,
     dead_pid,
     echo_factory,
-    run_for,
-    run_until,
     socket_dir,
 )
 
@@ -28,7 +26,7 @@ from torsion.address import UNIXAddress
 from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ClientCreator, Factory, Protocol
-from torsion.testing import checked_reactor
+from torsion.testing import checked_reactor, run_for, run_until
 
 
 @pytest.fixture

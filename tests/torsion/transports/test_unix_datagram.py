@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from unix_support import run_until, socket_dir
+from unix_support import socket_dir
 
 from torsion import error
 from torsion.address import UNIXAddress
 from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ConnectedDatagramProtocol, DatagramProtocol
+from torsion.testing import run_until
 
 
 @pytest.fixture

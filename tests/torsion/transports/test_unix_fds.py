@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from unix_support import run_until, socket_dir
+from unix_support import socket_dir
 
 from torsion.defer import Deferred
 from torsion.failure import Failure
 from torsion.protocol import ClientCreator, Factory, Protocol, connectionDone
+from torsion.testing import run_until
 from torsion.testing.plugin import LoggedFailures
 
 

@@ -14,16 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from unix_support import (
-    RecordingClientFactory,
-    echo_factory,
-    need_program,
-    run_until,
-    socket_dir,
-)
+from unix_support import RecordingClientFactory, echo_factory, socket_dir
 
+from support.peers import need
 from torsion.defer import Deferred
 from torsion.protocol import DatagramProtocol
+from torsion.testing import run_until
 from torsion.threads import deferToThreadPool
 
 
@@ -37,7 +33,7 @@ def sockdir() -> Iterator[str]:
 @pytest.fixture
 def socat() -> str:
     """The socat program (skipped outside CI when missing)."""
-    return need_program("socat")
+    return need("socat")
 
 
 def _run(reactor: Any, argv: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:

@@ -1,33 +1,16 @@
-"""Helpers for the UDP tests: recording protocols, free ports, peer programs.
+"""Helpers for the UDP tests: a recording datagram protocol and free ports.
 
-The backend-parametrised ``reactor`` fixture is in ``conftest.py``;
-:func:`run_until` and :func:`run_for` are ``torsion.testing``'s, re-exported
-for the test modules.
+The backend-parametrised ``reactor`` fixture is in ``conftest.py``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 from typing import Any
 
-import pytest
-
 from torsion.defer import Deferred
 from torsion.protocol import DatagramProtocol
-from torsion.testing import ReactorTimeout, run_for, run_until
 
-__all__ = [
-    "ReactorTimeout",
-    "Recorder",
-    "free_udp_port",
-    "has_ipv6_loopback",
-    "need_program",
-    "needs_ipv6",
-    "run_for",
-    "run_until",
-]
 
 class Recorder(DatagramProtocol):
     """Records datagrams and lifecycle calls; :meth:`expect` waits for a count."""
@@ -91,28 +74,3 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def has_ipv6_loopback() -> bool:
-    """Whether ::1 can be bound here."""
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) here")
-
-
-def need_program(name: str) -> str:
-    """The path of ``name``; skips (outside CI) when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI (Debian package {name}) but is not installed")
-        pytest.skip(f"{name} is not installed (Debian package: {name})")
-    return path

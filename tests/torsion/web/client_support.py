@@ -232,60 +232,13 @@ class Certs:
 
 def make_certs(names: tuple[str, ...] = ("localhost",), ips: tuple[str, ...] = ("127.0.0.1",)
                ) -> Certs:
-    """Certificates made now (EC P-256, valid two days), as PEM."""
-    import datetime  # noqa: PLC0415 - only the TLS tests pay for these
-    import ipaddress  # noqa: PLC0415
+    """Certificates made now (:mod:`support.pki`: EC P-256, valid two days), as PEM."""
+    # Imported here: only the TLS tests pay for the cryptography package.
+    from support.pki import certificate_pem, issue, key_pem  # noqa: PLC0415
 
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: PLC0415
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
-
-    def issue(cn: str, issuer: Any, ca: bool) -> tuple[x509.Certificate, Any]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        issuer_cert, issuer_key = issuer if issuer else (None, key)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn))
-            .issuer_name(issuer_cert.subject if issuer_cert else name(cn))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                issuer_key.public_key()), critical=False)
-        )
-        if ca:
-            builder = builder.add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        else:
-            sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-            sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        return builder.sign(issuer_key, hashes.SHA256()), key
-
-    def pem(cert: x509.Certificate) -> bytes:
-        return cert.public_bytes(serialization.Encoding.PEM)
-
-    ca, ca_key = issue("torsion test CA", None, True)
-    server, server_key = issue(names[0], (ca, ca_key), False)
-    other, other_key = issue("untrusted CA", None, True)
-    stranger, stranger_key = issue(names[0], (other, other_key), False)
-    return Certs(pem(ca), pem(server) + key_pem(server_key),
-                     pem(stranger) + key_pem(stranger_key))
+    ca = issue("torsion test CA", None, ca=True)
+    server_cert, server_key = issue(names[0], ca, dns=names, ips=ips)
+    other = issue("untrusted CA", None, ca=True)
+    stranger_cert, stranger_key = issue(names[0], other, dns=names, ips=ips)
+    return Certs(certificate_pem(ca[0]), certificate_pem(server_cert) + key_pem(server_key),
+                 certificate_pem(stranger_cert) + key_pem(stranger_key))

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from support.peers import stop
 from torsion.defer import gatherResults
 from torsion.web.client import (
     Agent,
@@ -103,12 +104,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_listening(port, process, root)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if process.stderr is not None:
             process.stderr.close()
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from test_multipart import BOUNDARY, encode
-from test_server_support import need, run_in_thread
 
+from support.deferreds import run_in_thread
+from support.peers import need
 from torsion import error
 from torsion.defer import Deferred, fail, succeed
 from torsion.web import Form, FormError, parse_form

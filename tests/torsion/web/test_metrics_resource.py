@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Any
 
-import pytest
-
+from support.peers import need
 from torsion.metrics import Counter, Gauge, Histogram, Registry
 from torsion.utils import getProcessOutputAndValue
 from torsion.web.metrics import MetricsResource
@@ -15,16 +12,6 @@ from torsion.web.resource import Resource
 from torsion.web.server import Site
 
 LOCAL = "127.0.0.1"
-
-
-def _curl() -> str:
-    path = shutil.which("curl")
-    if path is None:
-        message = "curl is not installed (Debian package: apt-get install curl)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 async def test_curl_scrapes_metrics(reactor: Any) -> None:
@@ -40,7 +27,7 @@ async def test_curl_scrapes_metrics(reactor: Any) -> None:
     root.putChild(b"metrics", MetricsResource(registry))
     port = reactor.listenTCP(0, Site(root, reactor=reactor), interface=LOCAL)
     url = f"http://{LOCAL}:{port.getHost().port}/metrics"
-    curl = _curl()
+    curl = need("curl")
 
     out, err, code = await getProcessOutputAndValue(
         curl, ["-sS", "-D", "-", url], reactor=reactor)

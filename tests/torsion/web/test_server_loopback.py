@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_server_support import need, parse_responses, run_in_thread
+from test_server_support import parse_responses
 
+from support.deferreds import run_in_thread
+from support.peers import need, self_signed_certificate
 from torsion._reactors import default_backend
 from torsion.endpoints import serverFromString
 from torsion.reactor import new_reactor
@@ -438,21 +440,9 @@ async def test_other_backends(reactor: Any, files: Path) -> None:
     assert up.stdout.startswith(b"%d " % len(body))
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    done = subprocess.run(
-        [need("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=localhost", "-addext",
-         "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        capture_output=True, timeout=30, check=False)
-    assert done.returncode == 0, done.stderr
-    return cert, key
-
-
 async def test_https(reactor: Any, files: Path, tmp_path: Path) -> None:
     """Over an ssl: endpoint: a GET and a static file (read path, not sendfile)."""
-    cert, key = _certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     root = Resource()
     root.putChild(b"hello", Hello())
     root.putChild(b"files", File(files))

@@ -16,8 +16,9 @@ from typing import Any
 
 from test_server_loopback import LOCAL, Hello, reactor  # noqa: F401 - the fixture
 from test_server_requests import GET, Countdown, Producing
-from test_server_support import connect, one, run_in_thread
+from test_server_support import connect, one
 
+from support.deferreds import run_in_thread
 from torsion.web.server import Site
 
 

@@ -4,24 +4,14 @@
   to it over a :class:`StringTransport`: deterministic, no sockets, no real time.
 * :func:`parse_responses`: the server's bytes parsed by the sans-IO core acting as
   a client, so every response is also checked against the protocol.
-* :func:`run_in_thread`: a blocking call (a real peer program) off the reactor thread.
-* :func:`need`: skip (outside CI) or fail (in CI) when a peer program is missing.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import pytest
-
 from torsion.address import IPv4Address
-from torsion.defer import Deferred
-from torsion.failure import Failure
 from torsion.testing import MemoryReactorClock, StringTransport
 from torsion.web.sansio import (
     NEED_DATA,
@@ -122,36 +112,3 @@ def parse_responses(data: bytes, methods: list[bytes], eof: bool = False) -> lis
 def one(data: bytes, method: bytes = b"GET", eof: bool = False) -> Reply:
     """The single response in ``data``."""
     return parse_responses(data, [method], eof=eof)[0]
-
-
-def run_in_thread(reactor: Any, fn: Callable[[], _T]) -> Deferred[_T]:
-    """Run blocking ``fn`` in a new thread; the Deferred fires on the reactor thread."""
-    d: Deferred[_T] = Deferred()
-
-    def target() -> None:
-        try:
-            result: Any = fn()
-        except BaseException:
-            result = Failure()
-        reactor.callFromThread(_fire, d, result)
-
-    threading.Thread(target=target, daemon=True).start()
-    return d
-
-
-def _fire(d: Deferred[Any], result: Any) -> None:
-    if isinstance(result, Failure):
-        d.errback(result)
-    else:
-        d.callback(result)
-
-
-def need(program: str) -> str:
-    """The path of ``program``; skip the test without it (fail in CI, where it must be)."""
-    path = shutil.which(program)
-    if path is None:
-        message = f"{program} is not installed (Debian package: apt-get install {program})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_server_support import need
+
+from support.peers import need, self_signed_certificate
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -127,11 +128,7 @@ def test_cannot_listen(folder: Path) -> None:
 
 def test_https_endpoint(folder: Path, tmp_path: Path) -> None:
     """An ssl: endpoint is announced as an https URL and serves the folder."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [need("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True, timeout=30, check=True)
+    cert, key = self_signed_certificate(tmp_path)
     with web("--listen", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",
              "--path", str(folder)) as (_, urls):
         assert urls[0].startswith("https://127.0.0.1:")
