@@ -187,7 +187,20 @@ def _connect_with(connect: Callable[[_WrappingFactory], object], factory: Any) -
 # -- server endpoints ------------------------------------------------------------------
 
 
-class TCP4ServerEndpoint:
+class _PortEndpoint:
+    """What the TCP server endpoints share: a port on an interface, with a backlog."""
+
+    def __init__(self, reactor: Any, port: int, backlog: int, interface: str) -> None:
+        self._reactor = reactor
+        self._port = port
+        self._backlog = backlog
+        self._interface = interface
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._interface or '*'}:{self._port}>"
+
+
+class TCP4ServerEndpoint(_PortEndpoint):
     """Listen on a TCP port over IPv4.
 
     Example::
@@ -199,26 +212,17 @@ class TCP4ServerEndpoint:
         self, reactor: Any, port: int, backlog: int = 50, interface: str = "",
         reusePort: bool = False,
     ) -> None:
-        self._reactor = reactor
-        self._port = port
-        self._backlog = backlog
-        self._interface = interface
+        super().__init__(reactor, port, backlog, interface)
         self._reusePort = reusePort
 
     def listen(self, protocolFactory: Any) -> Deferred[Any]:
         """Fire with the listening port, or fail with ``CannotListenError``."""
-        if self._reusePort:
-            return execute(
-                self._reactor.listenTCP, self._port, protocolFactory,
-                backlog=self._backlog, interface=self._interface, reusePort=True,
-            )
+        # reusePort only when set: a reactor from before it need not take it.
+        extra = {"reusePort": True} if self._reusePort else {}
         return execute(
             self._reactor.listenTCP, self._port, protocolFactory,
-            backlog=self._backlog, interface=self._interface,
+            backlog=self._backlog, interface=self._interface, **extra,
         )
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._interface or '*'}:{self._port}>"
 
 
 class TCP6ServerEndpoint(TCP4ServerEndpoint):
@@ -254,7 +258,7 @@ class UNIXServerEndpoint:
         return f"<{type(self).__name__} {self._address!r}>"
 
 
-class SSL4ServerEndpoint:
+class SSL4ServerEndpoint(_PortEndpoint):
     """Listen for TLS over TCP/IPv4 (see ``reactor.listenSSL``).
 
     ``sslContextFactory`` is any object whose ``getContext()`` returns an
@@ -269,11 +273,8 @@ class SSL4ServerEndpoint:
         backlog: int = 50,
         interface: str = "",
     ) -> None:
-        self._reactor = reactor
-        self._port = port
+        super().__init__(reactor, port, backlog, interface)
         self._sslContextFactory = sslContextFactory
-        self._backlog = backlog
-        self._interface = interface
 
     def listen(self, protocolFactory: Any) -> Deferred[Any]:
         """Fire with the listening port, or fail with ``CannotListenError``."""
@@ -286,14 +287,34 @@ class SSL4ServerEndpoint:
 # -- client endpoints ------------------------------------------------------------------
 
 
-class TCP4ClientEndpoint:
-    """Connect over TCP to a host (a name is resolved by the reactor).
+class _TCPAttempts:
+    """Connection attempts with ``connectTCP`` (to a host, on the endpoint's port)."""
 
-    Example::
+    _reactor: Any
+    _port: int
+    _timeout: float | None
+    _bindAddress: tuple[str, int] | None
 
-        d = TCP4ClientEndpoint(reactor, "127.0.0.1", 8080).connect(factory)
-        d.cancel()          # gives up if not connected yet
-    """
+    def _connect_attempt(self, host: str, factory: Any) -> Any:
+        return self._reactor.connectTCP(
+            host, self._port, factory, timeout=self._timeout, bindAddress=self._bindAddress
+        )
+
+
+class _TLSAttempts(_TCPAttempts):
+    """Connection attempts with ``connectSSL`` and the endpoint's TLS options."""
+
+    _sslContextFactory: Any
+
+    def _connect_attempt(self, host: str, factory: Any) -> Any:
+        return self._reactor.connectSSL(
+            host, self._port, factory, self._sslContextFactory,
+            timeout=self._timeout, bindAddress=self._bindAddress,
+        )
+
+
+class _HostEndpoint(_TCPAttempts):
+    """A client endpoint connecting to its host as given (the reactor resolves a name)."""
 
     def __init__(
         self,
@@ -311,15 +332,20 @@ class TCP4ClientEndpoint:
 
     def connect(self, protocolFactory: Any) -> Deferred[Any]:
         """Fire with the connected protocol; fail with the connection error."""
-        return _connect_with(
-            lambda f: self._reactor.connectTCP(
-                self._host, self._port, f, timeout=self._timeout, bindAddress=self._bindAddress
-            ),
-            protocolFactory,
-        )
+        return _connect_with(lambda f: self._connect_attempt(self._host, f), protocolFactory)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._host}:{self._port}>"
+
+
+class TCP4ClientEndpoint(_HostEndpoint):
+    """Connect over TCP to a host (a name is resolved by the reactor).
+
+    Example::
+
+        d = TCP4ClientEndpoint(reactor, "127.0.0.1", 8080).connect(factory)
+        d.cancel()          # gives up if not connected yet
+    """
 
 
 class UNIXClientEndpoint:
@@ -344,7 +370,7 @@ class UNIXClientEndpoint:
         return f"<{type(self).__name__} {self._path!r}>"
 
 
-class SSL4ClientEndpoint:
+class SSL4ClientEndpoint(_TLSAttempts, _HostEndpoint):
     """Connect with TLS over TCP (see ``reactor.connectSSL``).
 
     For a client that checks the server's name, give
@@ -360,25 +386,11 @@ class SSL4ClientEndpoint:
         timeout: float = 30,
         bindAddress: tuple[str, int] | None = None,
     ) -> None:
-        self._reactor = reactor
-        self._host = host
-        self._port = port
+        super().__init__(reactor, host, port, timeout, bindAddress)
         self._sslContextFactory = sslContextFactory
-        self._timeout = timeout
-        self._bindAddress = bindAddress
-
-    def connect(self, protocolFactory: Any) -> Deferred[Any]:
-        """Fire with the connected protocol; fail with the connection error."""
-        return _connect_with(
-            lambda f: self._reactor.connectSSL(
-                self._host, self._port, f, self._sslContextFactory,
-                timeout=self._timeout, bindAddress=self._bindAddress,
-            ),
-            protocolFactory,
-        )
 
 
-class _RacingEndpoint:
+class _RacingEndpoint(_TCPAttempts):
     """What the endpoints that resolve a name and race its addresses share."""
 
     _family = socket.AF_UNSPEC
@@ -419,11 +431,6 @@ class _RacingEndpoint:
         race = Race(self, protocolFactory, _wrap)
         race.start()
         return race.result
-
-    def _connect_attempt(self, host: str, factory: Any) -> Any:
-        return self._reactor.connectTCP(
-            host, self._port, factory, timeout=self._timeout, bindAddress=self._bindAddress
-        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {show_address(self._host, self._port)}>"
@@ -468,19 +475,13 @@ class TCP6ClientEndpoint(_RacingEndpoint):
         super().__init__(reactor, host, port, timeout, bindAddress)
 
 
-class _TLSHostnameEndpoint(_RacingEndpoint):
+class _TLSHostnameEndpoint(_TLSAttempts, _RacingEndpoint):
     """A racing endpoint whose attempts are TLS connections (``tls:`` strings)."""
 
     def __init__(self, reactor: Any, host: str, port: int, options: Any, timeout: float,
                  bindAddress: tuple[str, int] | None) -> None:
         super().__init__(reactor, host, port, timeout, bindAddress)
-        self._options = options
-
-    def _connect_attempt(self, host: str, factory: Any) -> Any:
-        return self._reactor.connectSSL(
-            host, self._port, factory, self._options,
-            timeout=self._timeout, bindAddress=self._bindAddress,
-        )
+        self._sslContextFactory = options
 
 
 def connectProtocol(endpoint: IStreamClientEndpoint, protocol: _P) -> Deferred[_P]:

@@ -28,6 +28,7 @@ from torsion._delayedcall import DelayedCall
 from torsion._logging import log_failure
 from torsion._reactors._asyncio_ports import AsyncioConnector, AsyncioPort
 from torsion._reactors._asyncio_tcp import AsyncioTCPTransport
+from torsion._reactors._fdtable import find_fd
 from torsion._reactors._posix import PosixReactorBase
 from torsion.failure import Failure
 
@@ -211,34 +212,23 @@ class AsyncioReactor(PosixReactorBase):
             self._iteration_ending = True
             self._asyncioEventloop.stop()
 
-    def close(self) -> None:
-        """Release the reactor's descriptors, and close its loop if it created it.
-
-        Before closing its own loop the reactor lets it finish what it has
-        started: connects still under way are cancelled, and the loop runs
-        until its tasks are done and the callbacks already scheduled (the
-        ``connection_lost`` of connections closed at shutdown, which close
-        their sockets) have run; the default executor's threads are joined.
-        A loop given to the reactor is left as it is.  Calling it twice does
-        nothing.
-
-        Raises:
-            RuntimeError: when the reactor is running.
-        """
-        if self._started:
-            raise RuntimeError("can't close a running reactor: stop it first")
-        if self._closed:
-            return
-        self._closed = True
+    def _closing(self) -> None:
+        # Connects still under way are cancelled before the loop finishes.
         if self._armed is not None:
             self._armed.cancel()
             self._armed = None
-        loop = self._asyncioEventloop
         for connector in list(self._live_connectors):
             connector._cancel()
-        self.removeReader(self._waker)
-        self._internalReaders.discard(self._waker)
-        self._waker.close()
+
+    def _close_poller(self) -> None:
+        """Close the loop if the reactor created it (a loop given to it is left as it is).
+
+        The loop first finishes what it has started: it runs until its tasks
+        are done and the callbacks already scheduled (the ``connection_lost``
+        of connections closed at shutdown, which close their sockets) have
+        run; the default executor's threads are joined.
+        """
+        loop = self._asyncioEventloop
         if self._owns_loop and not loop.is_running() and not loop.is_closed():
             _finish_loop(loop)
 
@@ -257,24 +247,14 @@ class AsyncioReactor(PosixReactorBase):
         self._writers[fd] = writer
         self._asyncioEventloop.add_writer(fd, self._ready, writer, False)
 
-    @staticmethod
-    def _find(table: dict[int, Any], xer: Any) -> int:
-        fd: int = xer.fileno()
-        if fd == -1 or table.get(fd) is not xer:
-            for known, selectable in table.items():
-                if selectable is xer:
-                    return known
-            return -1
-        return fd
-
     def removeReader(self, reader: Any) -> None:
-        fd = self._find(self._readers, reader)
+        fd = find_fd(self._readers, reader)
         if fd in self._readers:
             del self._readers[fd]
             self._asyncioEventloop.remove_reader(fd)
 
     def removeWriter(self, writer: Any) -> None:
-        fd = self._find(self._writers, writer)
+        fd = find_fd(self._writers, writer)
         if fd in self._writers:
             del self._writers[fd]
             self._asyncioEventloop.remove_writer(fd)

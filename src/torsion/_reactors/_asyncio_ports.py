@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from torsion import error
 from torsion._reactors._asyncio_tcp import AsyncioTCPTransport, _address, _ProtocolAdapter
-from torsion._transports.tcp import listening_socket
+from torsion._transports.tcp import listening_socket, tcp_address
 from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred
 from torsion.failure import Failure
@@ -222,9 +222,7 @@ class AsyncioConnector:
             self.transport.loseConnection()
 
     def getDestination(self) -> IPv4Address | IPv6Address:
-        if ":" in self.host:
-            return IPv6Address("TCP", self.host, self.port)
-        return IPv4Address("TCP", self.host, self.port)
+        return tcp_address(self.host, self.port)
 
     def __repr__(self) -> str:
         return f"<AsyncioConnector to {self.getDestination()} ({self.state})>"

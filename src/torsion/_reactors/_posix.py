@@ -150,10 +150,14 @@ class PosixReactorBase(ReactorBase, UDPMixin, UNIXMixin, SSLMixin, ProcessMixin)
         if self._closed:
             return
         self._closed = True
+        self._closing()
         self.removeReader(self._waker)
         self._internalReaders.discard(self._waker)
         self._waker.close()
         self._close_poller()
+
+    def _closing(self) -> None:
+        """What a backend stops first when it closes (before the waker goes)."""
 
     def _close_poller(self) -> None:
         """Close the backend's own descriptor, if it has one."""

@@ -101,7 +101,7 @@ from typing import TYPE_CHECKING, Any
 
 from torsion._delayedcall import DelayedCall
 from torsion._logging import log_failure
-from torsion._reactors._posix import PosixReactorBase
+from torsion._reactors._fdtable import DescriptorTableReactor
 from torsion.failure import Failure
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class TkUnavailableError(RuntimeError):
     """The tk reactor cannot run here: no tkinter, or no display to open."""
 
 
-class TkReactor(PosixReactorBase):
+class TkReactor(DescriptorTableReactor):
     """A torsion reactor on Tk's event loop.
 
     Args:
@@ -139,7 +139,9 @@ class TkReactor(PosixReactorBase):
 
     Tk must only be called from the thread that created its root: use the
     reactor from that thread (``run()`` there too); other threads reach it
-    through ``callFromThread`` only, which makes no Tk call.
+    through ``callFromThread`` only, which makes no Tk call.  ``addReader``
+    and ``addWriter`` raise ``ValueError`` for a descriptor that is not below
+    FD_SETSIZE (1024).
 
     Attributes:
         root: the ``tkinter.Tk`` whose loop runs the reactor.
@@ -153,9 +155,6 @@ class TkReactor(PosixReactorBase):
         self._owns_root = root is None
         self.root: tkinter.Tk = root if root is not None else _new_root()
         self._tk: _tkinter.TkappType = self.root.tk
-        self._reads: dict[int, Any] = {}
-        self._writes: dict[int, Any] = {}
-        self._selectables: dict[int, Any] = {}
         self._timer: _tkinter.TkttType | None = None
         self._armed_at = _INFINITY
         self._in_tick = False
@@ -172,77 +171,22 @@ class TkReactor(PosixReactorBase):
         self.root.report_callback_exception = self._callback_failed
 
     # -- IReactorFDSet ------------------------------------------------------------
-    def addReader(self, reader: Any) -> None:
-        """Watch ``reader`` for reading (``doRead`` is called when it is readable).
+    _READ_MASK = _READABLE
+    _WRITE_MASK = _WRITABLE
 
-        Raises:
-            ValueError: when its descriptor is not below FD_SETSIZE (1024).
-        """
-        fd = reader.fileno()
-        if self._reads.get(fd) is reader:
-            return
-        _check_fd(fd)
-        self._reads[fd] = reader
-        self._selectables[fd] = reader
-        self._update(fd)
+    def _add(self, table: dict[int, Any], xer: Any) -> None:
+        # addReader and addWriter: ValueError for a descriptor Tk can't watch.
+        fd = xer.fileno()
+        if table.get(fd) is not xer:
+            _check_fd(fd)
+            self._watch(table, fd, xer)
 
-    def addWriter(self, writer: Any) -> None:
-        """Watch ``writer`` for writing (``doWrite`` is called when it is writable).
-
-        Raises:
-            ValueError: when its descriptor is not below FD_SETSIZE (1024).
-        """
-        fd = writer.fileno()
-        if self._writes.get(fd) is writer:
-            return
-        _check_fd(fd)
-        self._writes[fd] = writer
-        self._selectables[fd] = writer
-        self._update(fd)
-
-    def _find(self, xer: Any) -> int:
-        fd: int = xer.fileno()
-        if fd == -1 or self._selectables.get(fd) is not xer:
-            # Already closed (or the number reused): look it up by identity.
-            for known, selectable in self._selectables.items():
-                if selectable is xer:
-                    return known
-            return -1
-        return fd
-
-    def removeReader(self, reader: Any) -> None:
-        """Stop watching ``reader`` for reading; nothing happens if it was not watched."""
-        fd = self._find(reader)
-        if self._reads.pop(fd, None) is None:
-            return
-        if fd not in self._writes:
-            del self._selectables[fd]
-        self._update(fd)
-
-    def removeWriter(self, writer: Any) -> None:
-        """Stop watching ``writer`` for writing; nothing happens if it was not watched."""
-        fd = self._find(writer)
-        if self._writes.pop(fd, None) is None:
-            return
-        if fd not in self._reads:
-            del self._selectables[fd]
-        self._update(fd)
-
-    def _update(self, fd: int) -> None:
-        """Make Tk's file handler for ``fd`` match the interest recorded for it."""
-        mask = (_READABLE if fd in self._reads else 0) | (_WRITABLE if fd in self._writes else 0)
+    def _set_mask(self, fd: int, old: int, new: int) -> None:
+        """Make Tk's file handler for ``fd`` watch ``new``."""
         # Always delete first: creating over an existing handler leaks tkinter's record.
         self._tk.deletefilehandler(fd)
-        if mask:
-            self._tk.createfilehandler(fd, mask, self._fd_ready)
-
-    def getReaders(self) -> list[Any]:
-        """Every selectable watched for reading (the reactor's waker included)."""
-        return list(self._reads.values())
-
-    def getWriters(self) -> list[Any]:
-        """Every selectable watched for writing."""
-        return list(self._writes.values())
+        if new:
+            self._tk.createfilehandler(fd, new, self._fd_ready)
 
     def _fd_ready(self, fd: int, mask: int) -> None:
         """Tk's file handler: dispatch readiness of ``fd`` to its selectable(s)."""

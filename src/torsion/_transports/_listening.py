@@ -2,7 +2,10 @@
 
 A subclass binds its socket (``startListening``) and says how an accepted connection
 becomes an address (``_peer``) and a transport (``_serve``); it may release more at
-close (``_closed``: a UNIX socket's file and lock).
+close (``_closed``: a UNIX socket's file and lock).  Stopping and closing come from
+:class:`SocketPort`, which the UNIX datagram ports share too.  An accepted
+connection's class puts :class:`ServerConnection` before its family's connection
+class in its bases.
 """
 
 from __future__ import annotations
@@ -14,31 +17,82 @@ import socket as _socket
 from typing import Any
 
 from torsion._logging import log_failure
-from torsion._transports._stream import CONNECTION_DONE
+from torsion._transports._stream import CONNECTION_DONE, StreamTransport
 from torsion.defer import Deferred
 from torsion.failure import Failure
 
-__all__ = ["ListeningPort"]
+__all__ = ["ListeningPort", "ServerConnection", "SocketPort"]
 
 # accept() errors that mean "out of resources": stop accepting for now (the connection
 # waits in the backlog) rather than die.
 _RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
-class ListeningPort:
+class SocketPort:
+    """A port's socket served by a reactor until ``stopListening``: stopping and closing.
+
+    A subclass says what stops with the port (``_stop_user``: the factory or the
+    protocol) and may release more at close (``_closed``).
+    """
+
+    socket: _socket.socket | None
+    reactor: Any
+    connected: bool
+    disconnected: bool
+    _fileno: int
+    _stopped_deferreds: list[Deferred[None]]
+
+    def _closed(self) -> None:
+        """Release what the port holds besides its socket (called once, at close)."""
+
+    def _stop_user(self) -> None:
+        """Stop what uses the port (its factory's or protocol's ``doStop``)."""
+        raise NotImplementedError
+
+    def fileno(self) -> int:
+        return self._fileno
+
+    def stopListening(self) -> Deferred[None]:
+        """Stop reading; the Deferred fires once the socket is closed."""
+        d: Deferred[None] = Deferred()
+        if not self.connected:
+            d.callback(None)
+            return d
+        self._stopped_deferreds.append(d)
+        self.reactor.removeReader(self)
+        self.reactor.callLater(0, self.connectionLost, Failure(CONNECTION_DONE))
+        self.connected = False
+        return d
+
+    loseConnection = stopListening
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        """Close the socket, release the rest, stop the factory or protocol."""
+        if self.disconnected:
+            return
+        self.disconnected = True
+        self.connected = False
+        self.reactor.removeReader(self)
+        if self.socket is not None:
+            self.socket.close()
+        self._fileno = -1
+        self._closed()
+        try:
+            self._stop_user()
+        finally:
+            waiting, self._stopped_deferreds = self._stopped_deferreds, []
+            for d in waiting:
+                d.callback(None)
+
+
+class ListeningPort(SocketPort):
     """A listening stream socket served by a reactor (``IListeningPort``)."""
 
     numberAccepts = 128
     """The most connections accepted per readiness event."""
     _system = "torsion"  # the logger accept errors go to
 
-    socket: _socket.socket | None
     factory: Any
-    reactor: Any
-    connected: bool
-    disconnected: bool
-    _fileno: int
-    _stopped_deferreds: list[Deferred[None]]
 
     def _peer(self, address: Any) -> Any:
         """The address object of an accepted connection's peer."""
@@ -47,12 +101,6 @@ class ListeningPort:
     def _serve(self, conn: _socket.socket, protocol: Any, peer: Any) -> Any:
         """The transport of an accepted connection (not yet told to its protocol)."""
         raise NotImplementedError
-
-    def _closed(self) -> None:
-        """Release what the port holds besides its socket (called once, at close)."""
-
-    def fileno(self) -> int:
-        return self._fileno
 
     def doRead(self) -> None:
         """Accept the connections waiting, each with a new protocol."""
@@ -90,34 +138,28 @@ class ListeningPort:
                 log_failure(failure, "Unhandled error in connectionMade:", self._system)
                 transport._lose_now(failure)
 
-    def stopListening(self) -> Deferred[None]:
-        """Stop accepting; the Deferred fires once the socket is closed."""
-        d: Deferred[None] = Deferred()
-        if not self.connected:
-            d.callback(None)
-            return d
-        self._stopped_deferreds.append(d)
-        self.reactor.removeReader(self)
-        self.reactor.callLater(0, self.connectionLost, Failure(CONNECTION_DONE))
-        self.connected = False
-        return d
+    def _stop_user(self) -> None:
+        self.factory.doStop()
 
-    loseConnection = stopListening
 
-    def connectionLost(self, reason: Failure) -> None:
-        """Close the listening socket, release the rest, stop the factory."""
-        if self.disconnected:
-            return
-        self.disconnected = True
-        self.connected = False
-        self.reactor.removeReader(self)
-        if self.socket is not None:
-            self.socket.close()
-        self._fileno = -1
-        self._closed()
-        try:
-            self.factory.doStop()
-        finally:
-            waiting, self._stopped_deferreds = self._stopped_deferreds, []
-            for d in waiting:
-                d.callback(None)
+class ServerConnection(StreamTransport):
+    """A connection accepted by a listening port, reading from the start.
+
+    Attributes:
+        server: the port that accepted it.
+        sessionno: its number among the connections its port's class accepted.
+    """
+
+    def __init__(
+        self, skt: _socket.socket, protocol: Any, peer: Any, port: Any, sessionno: int,
+        reactor: Any,
+    ) -> None:
+        super().__init__(skt, protocol, reactor)
+        self._peer = peer
+        self.server = port
+        self.sessionno = sessionno
+        self.startReading()
+
+    def getPeer(self) -> Any:
+        """The other end's address."""
+        return self._peer

@@ -7,9 +7,10 @@ failure found while writing is never reported from inside ``write``: it is
 kept and reported by the next ``doWrite``, so ``connectionLost`` is always
 called from the reactor, exactly once.
 
-Flow control: a streaming (push) producer is paused when the buffer grows
-past ``highWater`` bytes and resumed once it is back to ``lowWater``; a pull
-producer is asked for more each time the buffer empties.
+Flow control (from :class:`~torsion._transports._write_buffer.WriteBuffer`): a
+streaming (push) producer is paused when the buffer grows past ``highWater``
+bytes and resumed once it is back to ``lowWater``; a pull producer is asked for
+more each time the buffer empties.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 from torsion import error
 from torsion._logging import log_failure
 from torsion._transports._sendfile import SendfileMixin
+from torsion._transports._write_buffer import WriteBuffer, as_bytes
 from torsion.failure import Failure
 
 __all__ = ["StreamTransport"]
@@ -42,7 +43,7 @@ def _lost(exc: OSError) -> error.ConnectionLost:
     return error.ConnectionLost(exc.strerror or str(exc))
 
 
-class StreamTransport(SendfileMixin):
+class StreamTransport(SendfileMixin, WriteBuffer):
     """A connected stream socket driven by a reactor; provides ``ITCPTransport``
     and ``ISendfileTransport`` (``sendfile``, from :class:`SendfileMixin`).
 
@@ -56,11 +57,8 @@ class StreamTransport(SendfileMixin):
         lowWater: buffered bytes at or below which it is resumed.
     """
 
-    bufferSize = 65536
-    highWater = 65536
-    lowWater = 16384
-
     def __init__(self, skt: socket.socket, protocol: Any, reactor: Any) -> None:
+        super().__init__()
         skt.setblocking(False)
         self.socket = skt
         self._fileno = skt.fileno()
@@ -71,17 +69,9 @@ class StreamTransport(SendfileMixin):
         self.disconnected = 0
         self._recv = skt.recv
         self._send = skt.send
-        self._buffer: deque[bytes | memoryview] = deque()
-        self._buffered = 0
-        self._write_failure: BaseException | None = None
         self._writeDisconnecting = False
         self._writeDisconnected = False
-        self._reading = False
-        self._writing = False
         self._aborting = False
-        self.producer: Any = None
-        self.streamingProducer = False
-        self.producerPaused = False
 
     # -- descriptor side (called by the reactor) -----------------------------
     def fileno(self) -> int:
@@ -143,31 +133,6 @@ class StreamTransport(SendfileMixin):
             self._closeWriteConnection()
         return None
 
-    def _consume(self, sent: int) -> bool:
-        """Drop ``sent`` bytes from the buffer; return whether all of it went."""
-        buffer = self._buffer
-        self._buffered -= sent
-        while sent:
-            head = buffer[0]
-            if sent >= len(head):
-                sent -= len(head)
-                buffer.popleft()
-            else:
-                buffer[0] = memoryview(head)[sent:]
-                return False
-        self._maybe_resume_producer()
-        return not buffer
-
-    def _maybe_resume_producer(self) -> None:
-        if (
-            self.producerPaused
-            and self.streamingProducer
-            and self._buffered <= self.lowWater
-            and self.producer is not None
-        ):
-            self.producerPaused = False
-            self.producer.resumeProducing()
-
     # -- ITransport ----------------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Send ``data`` in order, buffering what the socket does not take now.
@@ -178,10 +143,7 @@ class StreamTransport(SendfileMixin):
         Raises:
             TypeError: when ``data`` is not bytes-like (``str`` included).
         """
-        if not isinstance(data, bytes):
-            if isinstance(data, str) or not isinstance(data, bytearray | memoryview):
-                raise TypeError(f"data must be bytes, not {type(data).__name__}")
-            data = bytes(data)
+        data = as_bytes(data)
         if not data or not self.connected or self._writeDisconnected or self._aborting:
             return
         if self._buffered == 0 and self._write_failure is None:
@@ -238,16 +200,6 @@ class StreamTransport(SendfileMixin):
         # so that a pull producer is asked for its next chunk from doWrite.
         if self.producer is not None and not self.streamingProducer:
             self.startWriting()
-
-    def _maybe_pause_producer(self) -> None:
-        if (
-            self._buffered > self.highWater
-            and self.producer is not None
-            and self.streamingProducer
-            and not self.producerPaused
-        ):
-            self.producerPaused = True
-            self.producer.pauseProducing()
 
     def _fail_write(self, exc: OSError) -> None:
         # Report from the reactor, not from inside write().
@@ -378,20 +330,10 @@ class StreamTransport(SendfileMixin):
             self._reading = True
             self.reactor.addReader(self)
 
-    def stopReading(self) -> None:
-        if self._reading:
-            self._reading = False
-            self.reactor.removeReader(self)
-
     def startWriting(self) -> None:
         if not self._writing and self._fileno != -1:
             self._writing = True
             self.reactor.addWriter(self)
-
-    def stopWriting(self) -> None:
-        if self._writing:
-            self._writing = False
-            self.reactor.removeWriter(self)
 
     # -- the transport as a producer (flow control of what we read) ----------------
     def pauseProducing(self) -> None:
@@ -408,28 +350,6 @@ class StreamTransport(SendfileMixin):
         self.loseConnection()
 
     # -- the transport as a consumer ---------------------------------------------
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        """Attach a producer: push (``streaming``) or pull.
-
-        Raises:
-            RuntimeError: when another producer is registered.
-        """
-        if self.producer is not None:
-            raise RuntimeError(
-                f"cannot register producer {producer!r}: {self.producer!r} is registered"
-            )
-        if self.disconnected:
-            producer.stopProducing()
-            return
-        self.producer = producer
-        self.streamingProducer = bool(streaming)
-        self.producerPaused = False
-        if not streaming:
-            producer.resumeProducing()
-        elif self._buffered > self.highWater:
-            self.producerPaused = True
-            producer.pauseProducing()
-
     def unregisterProducer(self) -> None:
         """Detach the producer; a pending ``loseConnection`` then completes."""
         self.producer = None

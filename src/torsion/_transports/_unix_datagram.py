@@ -13,7 +13,7 @@ import socket
 from typing import Any
 
 from torsion import error
-from torsion._transports._stream import CONNECTION_DONE
+from torsion._transports._listening import SocketPort
 from torsion._transports._unix_paths import (
     UNIXPath,
     address_name,
@@ -35,7 +35,7 @@ _log = logging.getLogger("torsion.unix")
 _DATAGRAMS_PER_READ = 64
 
 
-class DatagramPort:
+class DatagramPort(SocketPort):
     """A bound UNIX datagram socket (``listenUNIXDatagram``).
 
     The protocol's ``datagramReceived(data, address)`` gets each datagram and
@@ -64,9 +64,6 @@ class DatagramPort:
 
     def __repr__(self) -> str:
         return f"<{type(self.protocol).__name__} on {self.port!r}>"
-
-    def fileno(self) -> int:
-        return self._fileno
 
     def logPrefix(self) -> str:
         return f"{type(self.protocol).__name__} (UNIX datagram)"
@@ -156,38 +153,13 @@ class DatagramPort:
                 return 0
             raise explain(exc, "sending to", address or "the peer") from exc
 
-    def stopListening(self) -> Deferred[None]:
-        """Stop reading and remove the socket file; fires once closed."""
-        d: Deferred[None] = Deferred()
-        if not self.connected:
-            d.callback(None)
-            return d
-        self._stopped_deferreds.append(d)
-        self.reactor.removeReader(self)
-        self.connected = False
-        self.reactor.callLater(0, self.connectionLost, Failure(CONNECTION_DONE))
-        return d
-
-    loseConnection = stopListening
-
-    def connectionLost(self, reason: Failure | None = None) -> None:
-        """Close the socket, remove its file and stop the protocol."""
-        if self.disconnected:
-            return
-        self.disconnected = True
-        self.connected = False
-        self.reactor.removeReader(self)
-        if self.socket is not None:
-            self.socket.close()
-        self._fileno = -1
+    def _closed(self) -> None:
+        # The socket file goes with the port.
         if self.port is not None:
             unlink_if_ours(self.port, self._ident)
-        try:
-            self.protocol.doStop()
-        finally:
-            waiting, self._stopped_deferreds = self._stopped_deferreds, []
-            for d in waiting:
-                d.callback(None)
+
+    def _stop_user(self) -> None:
+        self.protocol.doStop()
 
     def getHost(self) -> UNIXAddress:
         """The bound address (``UNIXAddress(None)`` when unbound)."""

@@ -32,13 +32,13 @@ import logging
 import os
 import signal
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, Protocol, cast
 
 from torsion import error
 from torsion._logging import log_failure
 from torsion._transports._spawn import spawn
+from torsion._transports._write_buffer import WriteBuffer, as_bytes
 from torsion.failure import Failure
 from torsion.interfaces import IProcessProtocol, IProcessTransport
 
@@ -91,21 +91,18 @@ def _exit_reason(status: int | None) -> Failure:
 
 
 # -- the pipes ---------------------------------------------------------------------------
-class _ProcessPipe:
+class _ProcessPipe(WriteBuffer):
     """The parent's end of one pipe to the child (or the pty master), as a selectable.
 
     A pipe the parent reads hands data to ``childDataReceived``.  A pipe the
-    parent writes buffers what the child has not taken yet (flow control as in
-    StreamTransport) and is also watched for reading: a write end becomes
-    "readable" only when the child has closed the other end.
+    parent writes buffers what the child has not taken yet (the write buffer
+    and flow control of StreamTransport) and is also watched for reading: a
+    write end becomes "readable" only when the child has closed the other end.
     """
-
-    bufferSize = 65536
-    highWater = 65536
-    lowWater = 16384
 
     def __init__(self, process: Process, fd: int, childFD: int, reads: bool,
                  writes: bool) -> None:
+        super().__init__()
         os.set_blocking(fd, False)
         self.process = process
         self.reactor = process.reactor
@@ -113,16 +110,8 @@ class _ProcessPipe:
         self._fd = fd
         self._reads = reads
         self._writes = writes
-        self._buffer: deque[bytes | memoryview] = deque()
-        self._buffered = 0
-        self._write_failure: BaseException | None = None
-        self._reading = False
-        self._writing = False
         self.disconnecting = False
         self.disconnected = False
-        self.producer: Any = None
-        self.streamingProducer = False
-        self.producerPaused = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} child fd {self.childFD} of {self.process!r}>"
@@ -173,24 +162,6 @@ class _ProcessPipe:
         self.stopWriting()
         return _CONNECTION_DONE if self.disconnecting else None
 
-    def _consume(self, written: int) -> bool:
-        """Drop ``written`` bytes from the buffer; return whether it is empty."""
-        buffer = self._buffer
-        self._buffered -= written
-        while written:
-            head = buffer[0]
-            if written >= len(head):
-                written -= len(head)
-                buffer.popleft()
-            else:
-                buffer[0] = memoryview(head)[written:]
-                return False
-        if (self.producerPaused and self.streamingProducer and self.producer is not None
-                and self._buffered <= self.lowWater):
-            self.producerPaused = False
-            self.producer.resumeProducing()
-        return not buffer
-
     def connectionLost(self, reason: Failure) -> None:
         """Close our end and tell the process, exactly once."""
         if self.disconnected:
@@ -209,10 +180,7 @@ class _ProcessPipe:
 
     # -- writing --------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if not isinstance(data, bytes):
-            if isinstance(data, str) or not isinstance(data, bytearray | memoryview):
-                raise TypeError(f"data must be bytes, not {type(data).__name__}")
-            data = bytes(data)
+        data = as_bytes(data)
         if not data or self.disconnected or self.disconnecting:
             return
         if not self._buffered and self._write_failure is None:
@@ -230,10 +198,7 @@ class _ProcessPipe:
             self.startWriting()
         self._buffer.append(data)
         self._buffered += len(data)
-        if (self._buffered > self.highWater and self.streamingProducer
-                and self.producer is not None and not self.producerPaused):
-            self.producerPaused = True
-            self.producer.pauseProducing()
+        self._maybe_pause_producer()
 
     def loseConnection(self) -> None:
         """Close: a write pipe once its buffer is sent, a read pipe at once."""
@@ -251,22 +216,6 @@ class _ProcessPipe:
         self.reactor.removeWriter(self)
         self.connectionLost(Failure(_CONNECTION_DONE))
 
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        if self.producer is not None:
-            raise RuntimeError(
-                f"cannot register producer {producer!r}: {self.producer!r} is registered")
-        if self.disconnected:
-            producer.stopProducing()
-            return
-        self.producer = producer
-        self.streamingProducer = bool(streaming)
-        self.producerPaused = False
-        if not streaming:
-            producer.resumeProducing()
-        elif self._buffered > self.highWater:
-            self.producerPaused = True
-            producer.pauseProducing()
-
     def unregisterProducer(self) -> None:
         self.producer = None
         self.producerPaused = False
@@ -277,20 +226,10 @@ class _ProcessPipe:
             self._reading = True
             self.reactor.addReader(self)
 
-    def stopReading(self) -> None:
-        if self._reading:
-            self._reading = False
-            self.reactor.removeReader(self)
-
     def startWriting(self) -> None:
         if not self._writing and not self.disconnected:
             self._writing = True
             self.reactor.addWriter(self)
-
-    def stopWriting(self) -> None:
-        if self._writing:
-            self._writing = False
-            self.reactor.removeWriter(self)
 
 
 # -- the transport -----------------------------------------------------------------------

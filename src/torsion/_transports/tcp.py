@@ -14,18 +14,17 @@ import socket
 from typing import Any
 
 from torsion import error
-from torsion._logging import log_failure
+from torsion._transports._client import ClientConnection
 from torsion._transports._connector import BaseConnector
-from torsion._transports._listening import ListeningPort
+from torsion._transports._listening import ListeningPort, ServerConnection
 from torsion._transports._stream import StreamTransport
 from torsion.address import IPv4Address, IPv6Address
 from torsion.defer import Deferred
 from torsion.failure import Failure
 
-__all__ = ["Client", "Connector", "Port", "Server", "listening_socket"]
+__all__ = ["Client", "Connector", "Port", "Server", "listening_socket", "tcp_address"]
 
 _log = logging.getLogger("torsion.tcp")
-
 
 
 def _address(family: int, sockaddr: Any) -> IPv4Address | IPv6Address:
@@ -34,6 +33,11 @@ def _address(family: int, sockaddr: Any) -> IPv4Address | IPv6Address:
         return IPv6Address("TCP", host, port, flowinfo, scope_id)
     host, port = sockaddr[:2]
     return IPv4Address("TCP", host, port)
+
+
+def tcp_address(host: str, port: int) -> IPv4Address | IPv6Address:
+    """The address of ``host`` (a name, or an IPv4 or IPv6 address) and ``port``."""
+    return IPv6Address("TCP", host, port) if ":" in host else IPv4Address("TCP", host, port)
 
 
 def _family_for(host: str) -> int:
@@ -94,23 +98,10 @@ class _Connection(StreamTransport):
         return self._peer
 
 
-class Server(_Connection):
+class Server(ServerConnection, _Connection):
     """A connection accepted by a :class:`Port`."""
 
-    def __init__(
-        self,
-        skt: socket.socket,
-        protocol: Any,
-        peer: IPv4Address | IPv6Address,
-        port: Port,
-        sessionno: int,
-        reactor: Any,
-    ) -> None:
-        super().__init__(skt, protocol, reactor)
-        self._peer = peer
-        self.server = port
-        self.sessionno = sessionno
-        self.startReading()
+    server: Port
 
     def __repr__(self) -> str:
         return f"<{self.logPrefix()} #{self.sessionno} on {self.server._realPort}>"
@@ -182,12 +173,14 @@ class Port(ListeningPort):
         return _address(self.socket.family, self.socket.getsockname())
 
 
-class Client(_Connection):
+class Client(ClientConnection, _Connection):
     """An outgoing TCP connection, from resolving to connected.
 
     Until connected, the socket is watched for writability (that is how a
     non-blocking connect reports its outcome) and ``doWrite`` finishes it.
     """
+
+    _system = "torsion.tcp"
 
     def __init__(
         self,
@@ -197,18 +190,9 @@ class Client(_Connection):
         connector: Connector,
         reactor: Any,
     ) -> None:
-        # Not connected yet: StreamTransport.__init__ runs once a socket exists.
-        self.reactor = reactor
-        self.connector = connector
+        super().__init__(connector, reactor)
         self.addr = (host, port)
         self.bindAddress = bindAddress
-        self.connected = 0
-        self.disconnected = 0
-        self.disconnecting = 0
-        self._connecting = True
-        self._fileno = -1
-        self.socket = None  # type: ignore[assignment]
-        self._writing = self._reading = False
         # Start on the next iteration, as Twisted does, so the connector's
         # startedConnecting always comes first, even for an instant failure.
         reactor.callLater(0, self._begin)
@@ -248,94 +232,22 @@ class Client(_Connection):
         elif err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR):
             self.startWriting()
         else:
-            self.failIfNotConnected(error.getConnectError((err, os.strerror(err))))
+            self.failIfNotConnected(self._connect_error(err))
 
-    def doWrite(self) -> BaseException | None:
-        if self._connecting:
-            err = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                self.failIfNotConnected(error.getConnectError((err, os.strerror(err))))
-            else:
-                self._connected()
-            return None
-        return super().doWrite()
+    def _connect_error(self, code: int) -> BaseException:
+        return error.getConnectError((code, os.strerror(code)))
 
-    def _connected(self) -> None:
-        self.stopWriting()
-        skt = self.socket
-        self._connecting = False
-        StreamTransport.__init__(self, skt, None, self.reactor)
-        try:
-            skt.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        self._peer = _address(skt.family, skt.getpeername())
-        try:
-            protocol = self.connector.buildProtocol(self._peer)
-        except BaseException:
-            failure = Failure()
-            log_failure(failure, "Unhandled error in buildProtocol:", "torsion.tcp")
-            self.failIfNotConnected(failure.value)
-            return
-        if protocol is None:
-            self.protocol = _NullProtocol()
-            self.startReading()
-            self.loseConnection()
-            return
-        self.protocol = protocol
-        self.startReading()
-        try:
-            protocol.makeConnection(self)
-        except BaseException:
-            failure = Failure()
-            log_failure(failure, "Unhandled error in connectionMade:", "torsion.tcp")
-            self._lose_now(failure)
-
-    def failIfNotConnected(self, err: BaseException) -> None:
-        """Give up connecting (timeout, refusal, cancellation) with ``err``."""
-        if self.connected or self.disconnected or not self._connecting:
-            return
-        self.disconnected = 1
-        self._connecting = False
-        self.stopWriting()
-        self.stopReading()
-        if self.socket is not None:
-            self._fileno = -1
-            self.socket.close()
-        self.connector.connectionFailed(Failure(err))
-
-    def stopConnecting(self) -> None:
-        """Cancel the attempt (``UserError``)."""
-        self.failIfNotConnected(error.UserError())
-
-    def connectionLost(self, reason: Failure) -> None:
-        if self._connecting:
-            # Shut down (or dropped) before the connection was made.
-            self.failIfNotConnected(reason.value)
-            return
-        super().connectionLost(reason)
-
-    def _connection_ended(self, reason: Failure) -> None:
-        self.connector.connectionLost(reason)
+    def _connected_peer(self) -> IPv4Address | IPv6Address:
+        self._peer = _address(self.socket.family, self.socket.getpeername())
+        return self._peer
 
     def getPeer(self) -> IPv4Address | IPv6Address:
         if self._connecting:
-            host, port = self.addr
-            return IPv6Address("TCP", host, port) if ":" in host else IPv4Address("TCP", host, port)
+            return tcp_address(*self.addr)
         return self._peer
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} to {self.addr}>"
-
-
-class _NullProtocol:
-    """Stands in when a client factory's buildProtocol returns None."""
-
-    def dataReceived(self, data: bytes) -> None:
-        pass
-
-    def connectionLost(self, reason: Failure) -> None:
-        pass
 
 
 class Connector(BaseConnector):
@@ -364,9 +276,7 @@ class Connector(BaseConnector):
         return Client(self.host, self.port, self.bindAddress, self, self.reactor)
 
     def getDestination(self) -> IPv4Address | IPv6Address:
-        if ":" in self.host:
-            return IPv6Address("TCP", self.host, self.port)
-        return IPv4Address("TCP", self.host, self.port)
+        return tcp_address(self.host, self.port)
 
     def __repr__(self) -> str:
         return f"<Connector to {self.getDestination()} ({self.state})>"

@@ -63,9 +63,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from torsion import error
-from torsion._logging import log_failure
+from torsion._transports._client import ClientConnection
 from torsion._transports._connector import BaseConnector
-from torsion._transports._listening import ListeningPort
+from torsion._transports._listening import ListeningPort, ServerConnection
 from torsion._transports._stream import CONNECTION_DONE, StreamTransport
 from torsion._transports._unix_datagram import ConnectedDatagramPort, DatagramPort
 from torsion._transports._unix_paths import (
@@ -86,8 +86,6 @@ from torsion.lockfile import FilesystemLock, isLocked
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer as Buffer
-
-    from torsion._delayedcall import DelayedCall
 
 __all__ = [
     "Client",
@@ -329,27 +327,11 @@ class _UNIXConnection(StreamTransport):
             return UNIXAddress(None)
 
 
-class Server(_UNIXConnection):
-    """A connection accepted by a :class:`Port`."""
+class Server(ServerConnection, _UNIXConnection):
+    """A connection accepted by a :class:`Port`; its peer is usually
+    ``UNIXAddress(None)`` (clients are unnamed)."""
 
-    def __init__(
-        self,
-        skt: _PassingSocket,
-        protocol: Any,
-        peer: UNIXAddress,
-        port: Port,
-        sessionno: int,
-        reactor: Any,
-    ) -> None:
-        super().__init__(skt, protocol, reactor)
-        self._peer = peer
-        self.server = port
-        self.sessionno = sessionno
-        self.startReading()
-
-    def getPeer(self) -> UNIXAddress:
-        """The client's address (usually ``UNIXAddress(None)``: clients are unnamed)."""
-        return self._peer
+    server: Port
 
     def __repr__(self) -> str:
         return f"<{self.logPrefix()} #{self.sessionno} on {self.server.port!r}>"
@@ -469,36 +451,19 @@ class Port(ListeningPort):
         return UNIXAddress(self.port)
 
 
-class _NullProtocol:
-    """Stands in when a client factory's buildProtocol returns None."""
-
-    def dataReceived(self, data: bytes) -> None:
-        pass
-
-    def connectionLost(self, reason: Failure) -> None:
-        pass
-
-
-class Client(_UNIXConnection):
+class Client(ClientConnection, _UNIXConnection):
     """An outgoing UNIX stream connection, from connecting to connected."""
 
+    _system = "torsion.unix"
+
     def __init__(self, address: str, connector: Connector, checkPID: bool, reactor: Any) -> None:
-        # Not connected yet: StreamTransport.__init__ runs once connected.
-        self.reactor = reactor
-        self.connector = connector
+        super().__init__(connector, reactor)
         self.address = address
         self.checkPID = checkPID
-        self.connected = 0
-        self.disconnected = 0
-        self.disconnecting = 0
-        self._connecting = True
-        self._fileno = -1
         self._fds_to_send = []
-        self.socket = None  # type: ignore[assignment]
-        self._writing = self._reading = False
         self._retry_delay = _RETRY_DELAYS[0]
         # Start on the next iteration, as TCP does, so startedConnecting comes first.
-        self._pending: DelayedCall | None = reactor.callLater(0, self._begin)
+        self._pending = reactor.callLater(0, self._begin)
 
     def _begin(self) -> None:
         self._pending = None
@@ -540,73 +505,10 @@ class Client(_UNIXConnection):
         elif code in (errno.EINPROGRESS, errno.EALREADY, errno.EINTR):
             self.startWriting()
         else:
-            self.failIfNotConnected(connect_error(code, self.address))
+            self.failIfNotConnected(self._connect_error(code))
 
-    def doWrite(self) -> BaseException | None:
-        if self._connecting:
-            code = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if code:
-                self.failIfNotConnected(connect_error(code, self.address))
-            else:
-                self._connected()
-            return None
-        return super().doWrite()
-
-    def _connected(self) -> None:
-        self.stopWriting()
-        self._connecting = False
-        _UNIXConnection.__init__(self, self.socket, None, self.reactor)
-        try:
-            protocol = self.connector.buildProtocol(self.getPeer())
-        except BaseException:
-            failure = Failure()
-            log_failure(failure, "Unhandled error in buildProtocol:", "torsion.unix")
-            self._connecting = True
-            self.connected = 0
-            self.failIfNotConnected(failure.value)
-            return
-        if protocol is None:
-            self.protocol = _NullProtocol()
-            self.startReading()
-            self.loseConnection()
-            return
-        self.protocol = protocol
-        self.startReading()
-        try:
-            protocol.makeConnection(self)
-        except BaseException:
-            failure = Failure()
-            log_failure(failure, "Unhandled error in connectionMade:", "torsion.unix")
-            self._lose_now(failure)
-
-    def failIfNotConnected(self, err: BaseException) -> None:
-        """Give up connecting (timeout, refusal, cancellation) with ``err``."""
-        if self.connected or self.disconnected or not self._connecting:
-            return
-        self.disconnected = 1
-        self._connecting = False
-        if self._pending is not None and self._pending.active():
-            self._pending.cancel()
-        self._pending = None
-        self.stopWriting()
-        self.stopReading()
-        if self.socket is not None:
-            self._fileno = -1
-            self.socket.close()
-        self.connector.connectionFailed(Failure(err))
-
-    def stopConnecting(self) -> None:
-        """Cancel the attempt (``UserError``)."""
-        self.failIfNotConnected(error.UserError())
-
-    def connectionLost(self, reason: Failure) -> None:
-        if self._connecting:
-            self.failIfNotConnected(reason.value)
-            return
-        super().connectionLost(reason)
-
-    def _connection_ended(self, reason: Failure) -> None:
-        self.connector.connectionLost(reason)
+    def _connect_error(self, code: int) -> BaseException:
+        return connect_error(code, self.address)
 
     def getPeer(self) -> UNIXAddress:
         """The address connected to."""
