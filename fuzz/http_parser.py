@@ -35,8 +35,17 @@ from torsion.web.sansio import (
     Sentinel,
     State,
 )
+from torsion.web.sansio._accel import speedups
+from torsion.web.sansio._readers import _parse_simple_head_py
 
-__all__ = ["check_client", "check_server", "drive", "split_by_prefix", "test_one_input"]
+__all__ = [
+    "check_client",
+    "check_fast_lane",
+    "check_server",
+    "drive",
+    "split_by_prefix",
+    "test_one_input",
+]
 
 
 def _answer(conn: Connection) -> bool:
@@ -116,11 +125,24 @@ def split_by_prefix(data: bytes) -> tuple[int, list[bytes]]:
     return control & 1, [body[i : i + step] for i in range(0, len(body), step)]
 
 
+def check_fast_lane(data: bytes) -> None:
+    """The C accelerator's fast lane answers what its Python twin answers (when built)."""
+    if speedups is None:
+        return
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return
+    buffer = bytearray(data)
+    expected = _parse_simple_head_py(buffer, end, 64, 4)
+    assert speedups.parse_simple_head(buffer, end, 64, 4) == expected, data
+
+
 def test_one_input(data: bytes) -> None:
     """The atheris entry point: any input must respect the invariant."""
     role, pieces = split_by_prefix(data)
     if role == 0:
         check_server(pieces, max_incomplete_event_size=4096, max_body_size=1 << 20)
+        check_fast_lane(b"".join(pieces))
     else:
         check_client(pieces)
 
