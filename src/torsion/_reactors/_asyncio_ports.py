@@ -142,11 +142,17 @@ class AsyncioConnector:
         loop = self.reactor._asyncioEventloop
         me = asyncio.current_task()
 
+        build_errors: list[BaseException] = []
+
         def build(addr: Any) -> Any:
             if self._attempt is not me:
                 return None  # given up on (_cancel) as it connected: the adapter closes it
             self.state = "connected"
-            return self.factory.buildProtocol(addr)
+            try:
+                return self.factory.buildProtocol(addr)
+            except BaseException as exc:
+                build_errors.append(exc)  # the attempt fails with it, once it returns
+                raise  # the adapter logs it and closes the connection
 
         def make_adapter() -> _ProtocolAdapter:
             return _ProtocolAdapter(self.reactor, build, self._connection_lost, self)
@@ -166,6 +172,8 @@ class AsyncioConnector:
         if self._attempt is not me:
             return  # given up on while it ended: _cancel told the factory
         self._ended()
+        if reason is None and build_errors:
+            reason = build_errors[0]
         if reason is not None:
             self._failed(reason)
         elif adapter is not None:

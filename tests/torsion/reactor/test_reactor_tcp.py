@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from typing import Any
 
@@ -357,6 +358,40 @@ def test_server_factory_refusing_a_connection(reactor: Any) -> None:
     run_until(reactor, client.lost)
     [reason] = client.reasons
     assert reason.check(ConnectionDone)
+
+
+def test_client_factory_raising_in_build_protocol_fails_the_attempt(
+    reactor: Any, logged_failures: Any
+) -> None:
+    """A client factory whose buildProtocol raises: the error is logged, the attempt
+    fails with it (clientConnectionFailed), and no socket is left open."""
+
+    class Broken(FailureRecorder):
+        def buildProtocol(self, addr: Any) -> Protocol:
+            raise RuntimeError("broken buildProtocol")
+
+    def sockets() -> set[int]:
+        """The TCP sockets open (libuv keeps UNIX socket pairs and /dev/null of its own)."""
+        found = set()
+        for fd, what in open_fds().items():
+            if "socket" in what:
+                with socket.socket(fileno=os.dup(fd)) as skt:
+                    if skt.family in (socket.AF_INET, socket.AF_INET6):
+                        found.add(fd)
+        return found
+
+    port = listen(reactor, RecordingFactory())
+    before = sockets()
+    factory = Broken()
+    connector = reactor.connectTCP("127.0.0.1", port.getHost().port, factory, timeout=10)
+    run_until(reactor, factory.done)
+    [reason] = factory.failures
+    assert reason.check(RuntimeError), reason
+    assert factory.losses == []
+    assert connector.state == "disconnected"
+    assert len(logged_failures.flush(RuntimeError)) == 1
+    # The server end closes once it reads the client's close.
+    wait_for(reactor, lambda: sockets() <= before, timeout=5)
 
 
 def test_error_in_connection_made_closes_the_connection(
