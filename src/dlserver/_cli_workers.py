@@ -177,6 +177,8 @@ def supervise(args: argparse.Namespace, config: ServerConfig) -> int:
                 if process.poll() is not None and not workers.stopping:
                     # A worker died: replace it (not in a tight loop if it keeps dying).
                     time.sleep(max(0.0, last_restart + 1.0 - time.monotonic()))
+                    if workers.stopping:
+                        break  # a stop came during the wait: no new worker
                     last_restart = time.monotonic()
                     print(f"worker {process.pid} exited ({process.returncode}); restarting",
                           file=sys.stderr, flush=True)
