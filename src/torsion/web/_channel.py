@@ -175,6 +175,10 @@ class HTTPChannel(Protocol):
         conn = self._conn
         try:
             while not self._body_full and not self._lost:
+                if self._request is None and not conn.buffered:
+                    # Between requests with nothing received: the core could only say
+                    # NEED_DATA (or PAUSED), and EOF never reaches it from here.
+                    break
                 try:
                     event = conn.next_event()
                 except RemoteProtocolError as exc:
