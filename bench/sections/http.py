@@ -21,10 +21,13 @@ from pathlib import Path
 from bench.model import BenchError, Case, Context, Direction, Measure, Measurement
 from bench.servers import serve
 
-HELLO_PEERS = ("torsion", "torsion-pure", "torsion-uvloop", "twisted", "aiohttp", "uvicorn")
+HELLO_PEERS = (
+    "torsion", "torsion-pure", "torsion-poll", "torsion-select", "torsion-asyncio",
+    "torsion-uvloop", "twisted", "aiohttp", "uvicorn",
+)
 """``torsion`` is its default (epoll) backend, ``torsion-pure`` the same without the C
-accelerator (``TORSION_NO_SPEEDUPS=1``), ``torsion-uvloop`` the uvloop backend;
-``uvicorn`` runs a bare ASGI app on httptools and uvloop."""
+accelerator (``TORSION_NO_SPEEDUPS=1``), ``torsion-NAME`` the other backends (tk, a GUI
+loop, is left out); ``uvicorn`` runs a bare ASGI app on httptools and uvloop."""
 FILE_PEERS = ("torsion", "twisted", "aiohttp", "nginx")
 """torsion's ``static.File`` (sendfile), Twisted's ``static.File``, aiohttp's
 ``FileResponse`` (sendfile too), nginx (Debian nginx-light, ``sendfile on``)."""
