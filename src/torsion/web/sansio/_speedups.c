@@ -126,17 +126,23 @@ parse_simple_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "parse_simple_head takes 4 arguments");
         return NULL;
     }
-    end = PyLong_AsSsize_t(args[1]);
-    max_line = PyLong_AsSsize_t(args[2]);
-    max_fields = PyLong_AsSsize_t(args[3]);
-    if (PyErr_Occurred()) return NULL;
+    /* Clipped, not OverflowError: the limits are Python ints of any size and the
+     * twin compares them as they are. */
+    end = PyNumber_AsSsize_t(args[1], NULL);
+    if (end == -1 && PyErr_Occurred()) return NULL;
+    max_line = PyNumber_AsSsize_t(args[2], NULL);
+    if (max_line == -1 && PyErr_Occurred()) return NULL;
+    max_fields = PyNumber_AsSsize_t(args[3], NULL);
+    if (max_fields == -1 && PyErr_Occurred()) return NULL;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
-    if (end < 0 || end + 4 > view.len) {
+    const unsigned char *data = view.buf;
+    /* Every scan below stops at the CR at data[end]; without it they could run off
+     * a buffer that has no terminating NUL (a memoryview of an array, say). */
+    if (end < 0 || end > view.len - 4 || memcmp(data + end, "\r\n\r\n", 4) != 0) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "end is not inside data");
+        PyErr_SetString(PyExc_ValueError, "data[end:end + 4] is not CRLF CRLF");
         return NULL;
     }
-    const unsigned char *data = view.buf;
     const unsigned char *p = data;
     const unsigned char *stop = data + end + 2; /* the CRLF ending the last line */
 
@@ -149,11 +155,12 @@ parse_simple_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     const unsigned char *target_start = p;
     while (*p >= 0x21 && *p <= 0x7e) p++;
     Py_ssize_t target_len = p - target_start;
-    if (target_len == 0 || p + 10 > stop || memcmp(p, " HTTP/1.", 8) != 0) goto decline;
+    if (target_len == 0 || stop - p < 10 || memcmp(p, " HTTP/1.", 8) != 0) goto decline;
     unsigned char minor = p[8];
     if (minor < '0' || minor > '9' || p[9] != '\r' || p[10] != '\n') goto decline;
     p += 11;
     if (method_len + target_len + 10 > max_line) goto decline;
+    if (max_fields < 0) goto decline; /* even with no fields, as the twin does */
 
     triples = PyList_New(0);
     index = PyDict_New();

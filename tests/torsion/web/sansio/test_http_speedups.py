@@ -127,6 +127,23 @@ def test_limits() -> None:
     assert both(head, max_fields=1) is None
 
 
+
+def test_limits_of_any_size() -> None:
+    # The Connection's limits have no upper bound: no OverflowError from the C side.
+    head = b"GET / HTTP/1.1\r\nA: 1\r\n\r\n"
+    assert both(head, max_line=10**30, max_fields=10**30) is not None
+    assert both(head, max_line=-(10**30)) is None
+    assert both(b"GET / HTTP/1.1\r\n\r\n", max_fields=-1) is None
+
+
+@pytest.mark.parametrize("kind", [bytes, memoryview])
+def test_other_buffers(kind: type) -> None:
+    data = bytearray(b"GET / HTTP/1.1\r\nA: 1\r\n\r\n")
+    end = data.find(b"\r\n\r\n")
+    expected = _parse_simple_head_py(data, end, 8190, 100)
+    assert expected is not None
+    assert speedups.parse_simple_head(kind(data), end, 8190, 100) == expected  # type: ignore[union-attr]
+
 @settings(max_examples=500)
 @given(heads())
 def test_well_formed_heads(head: bytes) -> None:
@@ -148,6 +165,14 @@ def test_random_bytes(data: bytes) -> None:
 def test_end_must_lie_inside_the_data() -> None:
     with pytest.raises(ValueError):
         speedups.parse_simple_head(b"GET / HTTP/1.1\r\n\r\n", 100, 8190, 100)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("end", [0, 3, sys.maxsize])
+def test_end_must_point_at_crlf_crlf(end: int) -> None:
+    # The scanner stops at the CR at data[end]: a buffer without a trailing NUL (a
+    # memoryview of an array) would otherwise be read past its end.
+    with pytest.raises(ValueError):
+        speedups.parse_simple_head(bytearray(b"GETGETGET\r\n\r\n"), end, 8190, 100)  # type: ignore[union-attr]
 
 
 small = st.binary(max_size=10)
