@@ -59,6 +59,11 @@ from torsion.web.sansio import Response as _Response
 if TYPE_CHECKING:
     from torsion.web._channel import HTTPChannel
 
+# The core's trusted constructors, bound once (a class-attribute lookup per call is
+# not free on Python 3.11, and these run for every response).
+_wire_headers = _WireHeaders._trusted
+_response_head = _Response._wire
+
 __all__ = ["CACHED", "NOT_DONE_YET", "Request", "UnsupportedMethod"]
 
 NOT_DONE_YET: Final = 1
@@ -639,8 +644,7 @@ class Request:
         if self.channel._closing:
             triples.append((b"Connection", b"connection", b"close"))
             index[b"connection"] = [*index.get(b"connection", []), b"close"]
-        headers = _WireHeaders._trusted(triples, index)
-        return _Response._wire(code, headers, self.code_message, b"1.1")
+        return _response_head(code, _wire_headers(triples, index), self.code_message, b"1.1")
 
     def _send(self, *events: Any) -> list[bytes] | None:
         """The bytes of ``events``; ``None`` (connection closed, error logged) on misuse."""

@@ -88,6 +88,12 @@ _DEFAULT_MAX_REQUEST_LINE_SIZE = 8 * 1024
 _DEFAULT_MAX_HEADER_COUNT = 100
 
 _READ_HEAD_STATES = (State.IDLE, State.SEND_RESPONSE)
+# Members the hot paths use, as module constants: on Python 3.11 ``State.DONE`` is an
+# unspecialised class-attribute lookup, paid several times per request.
+_CLIENT = Role.CLIENT
+_ERROR, _SEND_BODY, _DONE = State.ERROR, State.SEND_BODY, State.DONE
+_SEND_RESPONSE = State.SEND_RESPONSE
+_REQUEST, _END_OF_MESSAGE = Input.REQUEST, Input.END_OF_MESSAGE
 _NO_TRAILERS = Headers._trusted(())
 
 # Fields that make a request more than "a head, no body, keep-alive as its version
@@ -252,7 +258,7 @@ class Connection:
                 Any other exception is a bug.
         """
         state = self._cstate.states[self.their_role]
-        if state is State.ERROR:
+        if state is _ERROR:
             raise RemoteProtocolError("can't receive: the peer's side is in ERROR", 400)
         try:
             event = self._extract_event(state)
@@ -271,12 +277,12 @@ class Connection:
         event: Event | None
         if state in _READ_HEAD_STATES:
             event = self._read_head(state)
-        elif state is State.SEND_BODY:
+        elif state is _SEND_BODY:
             assert self._reader is not None
             event = self._reader.read(buf)
             if event is None and self._eof:
                 event = self._reader.read_eof()
-        elif state is State.DONE:
+        elif state is _DONE:
             if buf:
                 return PAUSED
             return ConnectionClosed() if self._eof else NEED_DATA
@@ -296,7 +302,7 @@ class Connection:
         buf = self._buffer
         if not buf and not self._eof:
             return None  # the common keep-alive case: nothing to parse yet
-        if self.their_role is Role.CLIENT:
+        if self.their_role is _CLIENT:
             event: Event | None = read_request_head(buf, self._limits)
         elif state is State.IDLE:
             if buf:
@@ -316,9 +322,9 @@ class Connection:
         role = self.their_role
         kind = type(event)
         if kind is EndOfMessage:  # the most frequent event first
-            self._cstate.process_input(role, Input.END_OF_MESSAGE)
+            self._cstate.process_input(role, _END_OF_MESSAGE)
             self._reader = None
-            if role is Role.CLIENT:
+            if role is _CLIENT:
                 self._waiting_for_100 = False
             return
         match event:
@@ -334,7 +340,7 @@ class Connection:
                 else:
                     # No framing, switch, Expect or Connection field: the same outcome
                     # as the full rules, which would find nothing to do.
-                    self._cstate.process_input(role, Input.REQUEST)
+                    self._cstate.process_input(role, _REQUEST)
                     self._request_method = event.method
                     self._waiting_for_100 = False
                     if event.http_version < b"1.1":
@@ -415,7 +421,7 @@ class Connection:
         """
         cstate = self._cstate
         role = self.our_role
-        if type(head) is Response and cstate.states[role] is State.SEND_RESPONSE:
+        if type(head) is Response and cstate.states[role] is _SEND_RESPONSE:
             keep = cstate.keep_alive and not self._waiting_for_100
             if self._simple_length(head, keep) == len(body):
                 # What the three sends would do, without the framing rules that the
@@ -424,8 +430,7 @@ class Connection:
                 write_response_head(head, pieces.append)
                 if body:
                     pieces.append(body)
-                cstate.process_input(role, Input.RESPONSE)
-                cstate.process_input(role, Input.END_OF_MESSAGE)
+                cstate.process_whole_response()
                 self._waiting_for_100 = False
                 return pieces
         pieces = self.send_with_data_passthrough(head)

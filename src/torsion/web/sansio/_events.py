@@ -41,6 +41,11 @@ __all__ = [
 ]
 
 _Triple: TypeAlias = tuple[bytes, bytes, bytes]
+
+# The trusted constructors (``_wire``, ``_trusted``) fill frozen slots directly; module
+# aliases spare them a class-attribute lookup per field on Python 3.11.
+_new = object.__new__
+_setattr = object.__setattr__
 """(raw name, lower-cased name, value)."""
 
 
@@ -105,7 +110,7 @@ class Headers(Sequence[tuple[bytes, bytes]]):
     ) -> Headers:
         """Build from already checked ``(raw name, name, value)`` triples (the parser),
         and their index by name when the caller built it on the way."""
-        headers = cls.__new__(cls)
+        headers = _new(cls)
         headers._items = tuple(triples)
         headers._index = index
         return headers
@@ -249,11 +254,11 @@ class Request:
 
     @classmethod
     def _wire(cls, method: bytes, target: bytes, headers: Headers, version: bytes) -> Request:
-        event = cls.__new__(cls)
-        object.__setattr__(event, "method", method)
-        object.__setattr__(event, "target", target)
-        object.__setattr__(event, "headers", headers)
-        object.__setattr__(event, "http_version", version)
+        event = _new(cls)
+        _setattr(event, "method", method)
+        _setattr(event, "target", target)
+        _setattr(event, "headers", headers)
+        _setattr(event, "http_version", version)
         return event
 
 
@@ -294,11 +299,11 @@ class _ResponseBase:
     def _wire(
         cls: type[_R], status_code: int, headers: Headers, reason: bytes, version: bytes
     ) -> _R:
-        event = cls.__new__(cls)
-        object.__setattr__(event, "status_code", status_code)
-        object.__setattr__(event, "headers", headers)
-        object.__setattr__(event, "reason", reason)
-        object.__setattr__(event, "http_version", version)
+        event = _new(cls)
+        _setattr(event, "status_code", status_code)
+        _setattr(event, "headers", headers)
+        _setattr(event, "reason", reason)
+        _setattr(event, "http_version", version)
         return event
 
 
@@ -377,8 +382,8 @@ class EndOfMessage:
 
     @classmethod
     def _wire(cls, headers: Headers) -> EndOfMessage:
-        event = cls.__new__(cls)
-        object.__setattr__(event, "headers", headers)
+        event = _new(cls)
+        _setattr(event, "headers", headers)
         return event
 
 

@@ -231,6 +231,10 @@ def _parse_simple_head_py(
     return method, target, b"1." + minor, triples, index
 
 
+# Bound once: a class-attribute lookup per call is not free on Python 3.11.
+_trusted_headers = Headers._trusted
+_request_head = Request._wire
+
 _parse_simple_head = (
     speedups.parse_simple_head if speedups is not None else _parse_simple_head_py
 )
@@ -248,11 +252,11 @@ def _fast_request_head(buf: ReceiveBuffer, limits: Limits) -> Request | None:
         return None
     method, target, version, triples, index = parsed
     buf.drop(end + 4)
-    headers = Headers._trusted(triples, index)
+    headers = _trusted_headers(triples, index)
     hosts = index.get(b"host")
     if hosts is None or len(hosts) != 1 or HOST.fullmatch(hosts[0]) is None:
         _check_host(headers, version)  # the same verdict, or the error
-    return Request._wire(method, target, headers, version)
+    return _request_head(method, target, headers, version)
 
 
 def _check_host(headers: Headers, version: bytes) -> None:
