@@ -98,7 +98,14 @@ class ReceiveBuffer:
 
     def drop(self, count: int) -> None:
         """Remove the first ``count`` bytes."""
-        del self._data[:count]
+        data = self._data
+        if count >= len(data):  # all of it: the usual case, one request per read
+            data.clear()
+            self._lf_checked = 0
+            if self._resume:
+                self._resume.clear()  # every remembered position would become 0
+            return
+        del data[:count]
         self._lf_checked = max(0, self._lf_checked - count)
         if self._resume:
             for sub, index in self._resume.items():
