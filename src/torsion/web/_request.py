@@ -177,7 +177,6 @@ class Request:
             self.postpath = [unquote_to_bytes(s) for s in path[1:].split(b"/")]
         else:
             self.postpath = path[1:].split(b"/")
-        self.content: Any = io.BytesIO()
         self._resource: _Renderable | None = None
 
     def __repr__(self) -> str:
@@ -187,6 +186,20 @@ class Request:
         )
 
     # -- the request ---------------------------------------------------------------------
+
+    _content: Any = None
+
+    @property
+    def content(self) -> Any:
+        """The body as a binary file (made on first use: most requests have none)."""
+        content = self._content
+        if content is None:
+            content = self._content = io.BytesIO()
+        return content
+
+    @content.setter
+    def content(self, value: Any) -> None:
+        self._content = value
 
     @property
     def requestHeaders(self) -> Headers:
