@@ -41,12 +41,12 @@ __all__ = [
 ]
 
 _Triple: TypeAlias = tuple[bytes, bytes, bytes]
+"""(raw name, lower-cased name, value)."""
 
 # The trusted constructors (``_wire``, ``_trusted``) fill frozen slots directly; module
 # aliases spare them a class-attribute lookup per field on Python 3.11.
 _new = object.__new__
 _setattr = object.__setattr__
-"""(raw name, lower-cased name, value)."""
 
 
 def _to_bytes(value: bytes | str, what: str) -> bytes:

@@ -15,8 +15,6 @@ Two things could make it quadratic, and neither does:
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["ReceiveBuffer"]
 
 
@@ -110,14 +108,6 @@ class ReceiveBuffer:
         if self._resume:
             for sub, index in self._resume.items():
                 self._resume[sub] = max(0, index - count)
-
-    def match(self, pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
-        """Match ``pattern`` at the front (nothing is removed).
-
-        The caller bounds the cost: one match per complete unit (a head whose end
-        :meth:`find` has already seen), never one per arriving piece.
-        """
-        return pattern.match(self._data)
 
     def extract_at_most(self, count: int) -> bytes:
         """Remove and return up to ``count`` bytes from the front."""
