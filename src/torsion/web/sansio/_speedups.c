@@ -304,6 +304,10 @@ static struct PyModuleDef speedups_module = {
     "C versions of the HTTP/1.1 core's fast lane (optional; Python twins in _readers and _writers).",
     -1,
     speedups_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC
