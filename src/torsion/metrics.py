@@ -84,8 +84,8 @@ class _Child:
             return None
 
 
-class CounterChild(_Child):
-    """One counter value: it only goes up (or is read from a callback)."""
+class _SettableChild(_Child):
+    """A single value kept here, or read from a callback at scrape time."""
 
     __slots__ = ("_function", "_value")
 
@@ -93,20 +93,10 @@ class CounterChild(_Child):
         self._value: float = 0
         self._function: Callable[[], float] | None = None
 
-    def inc(self, amount: float = 1) -> None:
-        """Add ``amount`` (``>= 0``).
-
-        Raises:
-            ValueError: for a negative amount.
-        """
-        if amount < 0:
-            raise ValueError(f"a counter only goes up: inc({amount!r}) must be >= 0")
-        self._value += amount
-
     def set_function(self, function: Callable[[], float] | None) -> None:
-        """Read the value from ``function()`` at each scrape (a count kept elsewhere).
+        """Read the value from ``function()`` at each scrape (a value kept elsewhere).
 
-        ``None`` goes back to the counted value.
+        ``None`` goes back to the value kept here.
         """
         self._function = function
 
@@ -122,14 +112,26 @@ class CounterChild(_Child):
             yield name, labels, value
 
 
-class GaugeChild(_Child):
+class CounterChild(_SettableChild):
+    """One counter value: it only goes up (or is read from a callback)."""
+
+    __slots__ = ()
+
+    def inc(self, amount: float = 1) -> None:
+        """Add ``amount`` (``>= 0``).
+
+        Raises:
+            ValueError: for a negative amount.
+        """
+        if amount < 0:
+            raise ValueError(f"a counter only goes up: inc({amount!r}) must be >= 0")
+        self._value += amount
+
+
+class GaugeChild(_SettableChild):
     """One gauge value: goes up and down, or is read from a callback at scrape time."""
 
-    __slots__ = ("_function", "_value")
-
-    def __init__(self) -> None:
-        self._value: float = 0
-        self._function: Callable[[], float] | None = None
+    __slots__ = ()
 
     def set(self, value: float) -> None:
         """Set the value."""
@@ -142,21 +144,6 @@ class GaugeChild(_Child):
     def dec(self, amount: float = 1) -> None:
         """Subtract ``amount``."""
         self._value -= amount
-
-    def set_function(self, function: Callable[[], float] | None) -> None:
-        """Read the value from ``function()`` at each scrape (``None`` to stop)."""
-        self._function = function
-
-    def get(self) -> float:
-        """The current value (the callback's, if one is set)."""
-        if self._function is not None:
-            return float(self._function())
-        return self._value
-
-    def _samples(self, name: str, labels: tuple[tuple[str, str], ...]) -> Iterator[_Sample]:
-        value = self._value if self._function is None else self._read(self._function)
-        if value is not None:
-            yield name, labels, value
 
 
 class HistogramChild(_Child):
