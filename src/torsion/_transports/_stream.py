@@ -143,7 +143,8 @@ class StreamTransport(SendfileMixin, WriteBuffer):
         Raises:
             TypeError: when ``data`` is not bytes-like (``str`` included).
         """
-        data = as_bytes(data)
+        if type(data) is not bytes:  # the hot path: no call for plain bytes
+            data = as_bytes(data)
         if not data or not self.connected or self._writeDisconnected or self._aborting:
             return
         if self._buffered == 0 and self._write_failure is None:
