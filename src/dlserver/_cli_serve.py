@@ -110,19 +110,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def base_url(port: Any, description: str) -> str:
     """The URL prefix (no trailing ``/``) clients use to reach ``port``."""
-    address = port.getHost()
-    host = getattr(address, "host", None)
-    number = getattr(address, "port", None)
-    if host is None or number is None:
-        return "http://localhost"  # a UNIX socket: behind a proxy that knows its name
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    scheme = "https" if description.split(":", 1)[0] in ("ssl", "tls") else "http"
-    return f"{scheme}://{host}:{number}"
+    from torsion.endpoints import listeningURL  # noqa: PLC0415 - keep `dlserver --help` light
+
+    # None: a UNIX socket, behind a proxy that knows its name.
+    return listeningURL(port, description) or "http://localhost"
 
 
 def serve(config: ServerConfig, on_ready: Callable[[Any, str], None]) -> int:

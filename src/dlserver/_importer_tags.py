@@ -10,6 +10,7 @@ checked here, at the boundary.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -78,16 +79,41 @@ def _get(tags: Any, key: str) -> object:  # Any: mutagen's mapping methods are u
     return tags.get(key)
 
 
-def _from_id3(tags: ID3) -> dict[str, str | None]:
-    return {
-        "title": _first_text(_get(tags, "TIT2")),
-        "artist": _first_text(_get(tags, "TPE1")),
-        "album_artist": _first_text(_get(tags, "TPE2")),
-        "album": _first_text(_get(tags, "TALB")),
-        "number": _first_text(_get(tags, "TRCK")),
-        "disc": _first_text(_get(tags, "TPOS")),
-        "year": _first_text(_get(tags, "TDRC")) or _first_text(_get(tags, "TYER")),
-    }
+# Where each field of Tags lives in each tag shape: the first key with a value wins.
+_TagKeys = dict[str, tuple[str, ...]]
+_ID3_KEYS: _TagKeys = {
+    "title": ("TIT2",),
+    "artist": ("TPE1",),
+    "album_artist": ("TPE2",),
+    "album": ("TALB",),
+    "number": ("TRCK",),
+    "disc": ("TPOS",),
+    "year": ("TDRC", "TYER"),
+}
+_MP4_KEYS: _TagKeys = {
+    "title": ("\xa9nam",),
+    "artist": ("\xa9ART",),
+    "album_artist": ("aART",),
+    "album": ("\xa9alb",),
+    "number": ("trkn",),
+    "disc": ("disk",),
+    "year": ("\xa9day",),
+}
+_MP4_PAIRS = frozenset({"trkn", "disk"})
+_VORBIS_KEYS: _TagKeys = {
+    "title": ("title",),
+    "artist": ("artist",),
+    "album_artist": ("albumartist", "album artist", "album_artist"),
+    "album": ("album",),
+    "number": ("tracknumber",),
+    "disc": ("discnumber",),
+    "year": ("date", "year"),
+}
+
+
+def _fields(keys: _TagKeys, read: Callable[[str], str | None]) -> dict[str, str | None]:
+    """Each field's first non-empty value, ``read`` from its keys in order."""
+    return {field: next(filter(None, map(read, names)), None) for field, names in keys.items()}
 
 
 def _pair_number(value: object) -> str | None:
@@ -97,38 +123,16 @@ def _pair_number(value: object) -> str | None:
     return None
 
 
-def _from_mp4(tags: MP4Tags) -> dict[str, str | None]:
-    return {
-        "title": _first_text(_get(tags, "\xa9nam")),
-        "artist": _first_text(_get(tags, "\xa9ART")),
-        "album_artist": _first_text(_get(tags, "aART")),
-        "album": _first_text(_get(tags, "\xa9alb")),
-        "number": _pair_number(_get(tags, "trkn")),
-        "disc": _pair_number(_get(tags, "disk")),
-        "year": _first_text(_get(tags, "\xa9day")),
-    }
+def _read_mp4(tags: MP4Tags, key: str) -> str | None:
+    value = _get(tags, key)
+    return _pair_number(value) if key in _MP4_PAIRS else _first_text(value)
 
 
-def _from_vorbis(tags: Any) -> dict[str, str | None]:  # Any: mutagen's VComment is untyped
-    def get(*keys: str) -> str | None:
-        for key in keys:
-            try:
-                value = _first_text(_get(tags, key))
-            except (KeyError, ValueError):
-                value = None
-            if value:
-                return value
+def _read_vorbis(tags: Any, key: str) -> str | None:  # Any: mutagen's VComment is untyped
+    try:
+        return _first_text(_get(tags, key))
+    except (KeyError, ValueError):
         return None
-
-    return {
-        "title": get("title"),
-        "artist": get("artist"),
-        "album_artist": get("albumartist", "album artist", "album_artist"),
-        "album": get("album"),
-        "number": get("tracknumber"),
-        "disc": get("discnumber"),
-        "year": get("date", "year"),
-    }
 
 
 def read_tags(path: Path) -> Tags:
@@ -147,11 +151,11 @@ def read_tags(path: Path) -> Tags:
     duration = float(length) if isinstance(length, int | float) and length > 0 else None
     tags = audio.tags
     if isinstance(tags, ID3):
-        raw = _from_id3(tags)
+        raw = _fields(_ID3_KEYS, lambda key: _first_text(_get(tags, key)))
     elif isinstance(tags, MP4Tags):
-        raw = _from_mp4(tags)
+        raw = _fields(_MP4_KEYS, lambda key: _read_mp4(tags, key))
     elif tags is not None and hasattr(tags, "get"):
-        raw = _from_vorbis(tags)
+        raw = _fields(_VORBIS_KEYS, lambda key: _read_vorbis(tags, key))
     else:
         return Tags(duration=duration)
     return Tags(

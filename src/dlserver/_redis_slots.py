@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from dlserver._slots_core import (
     LeaseLostError,
+    OnceReleasedSlot,
     Slot,
     SlotBackendError,
     SlotManager,
@@ -76,22 +77,13 @@ class _State(Enum):
     DONE = "done"  # cancelled, released, failed or lost
 
 
-class _RedisSlot(Slot):
+class _RedisSlot(OnceReleasedSlot):
     def __init__(self, manager: RedisSlots, ticket: _RedisTicket) -> None:
+        super().__init__(ticket.client_id, ticket.item)
         self._manager = manager
         self._ticket = ticket
-        self.client_id = ticket.client_id
-        self.item = ticket.item
-        self._released = False
 
-    @property
-    def released(self) -> bool:
-        return self._released
-
-    def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
+    def _give_back(self) -> None:
         self._ticket.state = _State.DONE
         if self._ticket.id is not None:
             self._manager._finish(self._ticket.id)

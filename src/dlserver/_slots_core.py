@@ -38,6 +38,7 @@ from torsion.defer import Deferred
 __all__ = [
     "ClientCounts",
     "LeaseLostError",
+    "OnceReleasedSlot",
     "Slot",
     "SlotBackendError",
     "SlotManager",
@@ -117,6 +118,32 @@ class Slot(ABC):
         this returns; ``RedisSlots``: as soon as Redis answers).  Calling it
         again does nothing.
         """
+
+
+class OnceReleasedSlot(Slot):
+    """A :class:`Slot` whose first :meth:`release` calls :meth:`_give_back`, later ones nothing.
+
+    The backends differ only in how a slot goes back to its queue.
+    """
+
+    def __init__(self, client_id: str, item: str) -> None:
+        self.client_id = client_id
+        self.item = item
+        self._released = False
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._give_back()
+
+    @abstractmethod
+    def _give_back(self) -> None:
+        """Return the slot to the backend's queue (runs once)."""
 
 
 class Ticket(ABC):

@@ -7,28 +7,26 @@ state is final, so callbacks may call back into the manager.
 
 from __future__ import annotations
 
-from dlserver._slots_core import Slot, SlotManager, SlotQueue, SlotStats, Ticket
+from dlserver._slots_core import (
+    OnceReleasedSlot,
+    Slot,
+    SlotManager,
+    SlotQueue,
+    SlotStats,
+    Ticket,
+)
 from torsion.defer import Deferred
 
 __all__ = ["LocalSlots"]
 
 
-class _LocalSlot(Slot):
+class _LocalSlot(OnceReleasedSlot):
     def __init__(self, manager: LocalSlots, ticket_id: int, client_id: str, item: str) -> None:
+        super().__init__(client_id, item)
         self._manager = manager
         self._id = ticket_id
-        self.client_id = client_id
-        self.item = item
-        self._released = False
 
-    @property
-    def released(self) -> bool:
-        return self._released
-
-    def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
+    def _give_back(self) -> None:
         self._manager._remove(self._id)
 
     def __repr__(self) -> str:

@@ -48,19 +48,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _url(port: Any, description: str) -> str:
-    address = port.getHost()
-    host = getattr(address, "host", None)
-    number = getattr(address, "port", None)
-    if host is None or number is None:
-        return f"unix:{getattr(address, 'name', description)}"
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    scheme = "https" if description.split(":", 1)[0] in ("ssl", "tls") else "http"
-    return f"{scheme}://{host}:{number}/"
+    from torsion.endpoints import listeningURL  # noqa: PLC0415 - keep `torsion --help` light
+
+    url = listeningURL(port, description)
+    if url is None:
+        return f"unix:{getattr(port.getHost(), 'name', description)}"
+    return f"{url}/"
 
 
 def run(args: argparse.Namespace) -> int:

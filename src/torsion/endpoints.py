@@ -50,7 +50,7 @@ from torsion._happy_eyeballs import Race, Resolver, resolve_all, show_address
 from torsion.defer import Deferred, execute, fail
 from torsion.error import NoProtocol
 from torsion.failure import Failure
-from torsion.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
+from torsion.interfaces import IListeningPort, IStreamClientEndpoint, IStreamServerEndpoint
 from torsion.protocol import Factory
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "UNIXServerEndpoint",
     "clientFromString",
     "connectProtocol",
+    "listeningURL",
     "quoteStringArgument",
     "serverFromString",
 ]
@@ -635,3 +636,32 @@ def clientFromString(reactor: Any, description: str) -> IStreamClientEndpoint:
     """
     endpoint: IStreamClientEndpoint = _from_string(reactor, description, _client_specs(), "client")
     return endpoint
+
+
+def listeningURL(port: IListeningPort, description: str) -> str | None:
+    """The ``http://`` or ``https://`` URL, without a trailing ``/``, that reaches ``port``.
+
+    ``port`` listens as the server endpoint ``description`` says; an ``ssl:`` (or
+    ``tls:``) description means HTTPS.  The URL is for a client on this host: a
+    wildcard interface (``0.0.0.0``, ``::``) becomes the loopback address of its
+    family, and an IPv6 address is bracketed.  None for a port without an IP
+    address and port number, such as ``unix:``.
+
+    Example::
+
+        port = await serverFromString(reactor, "ssl:0:privateKey=key.pem").listen(site)
+        listeningURL(port, "ssl:0:privateKey=key.pem")      # 'https://127.0.0.1:40123'
+    """
+    address = port.getHost()
+    host = getattr(address, "host", None)
+    number = getattr(address, "port", None)
+    if host is None or number is None:
+        return None
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if description.split(":", 1)[0] in ("ssl", "tls") else "http"
+    return f"{scheme}://{host}:{number}"

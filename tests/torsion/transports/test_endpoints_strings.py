@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from support.peers import self_signed_certificate
 from torsion._endpoint_strings import tokenize
+from torsion.address import IPv4Address, IPv6Address, UNIXAddress
 from torsion.defer import succeed
 from torsion.endpoints import (
     HostnameEndpoint,
@@ -30,6 +31,7 @@ from torsion.endpoints import (
     UNIXClientEndpoint,
     UNIXServerEndpoint,
     clientFromString,
+    listeningURL,
     quoteStringArgument,
     serverFromString,
 )
@@ -349,3 +351,23 @@ def test_hostname_endpoint_repr() -> None:
     assert repr(HostnameEndpoint(MemoryReactorClock(), b"example.com", 80)) == (
         "<HostnameEndpoint example.com:80>"
     )
+
+
+def test_listening_url() -> None:
+    """The URL a local client uses to reach a listening port, by its description."""
+    class Port:
+        def __init__(self, address: object) -> None:
+            self.address = address
+
+        def getHost(self) -> object:
+            return self.address
+
+    v4 = Port(IPv4Address("TCP", "0.0.0.0", 8080))
+    assert listeningURL(v4, "tcp:8080") == "http://127.0.0.1:8080"  # type: ignore[arg-type]
+    assert listeningURL(v4, "ssl:8080:privateKey=k.pem") == (  # type: ignore[arg-type]
+        "https://127.0.0.1:8080")
+    v6 = Port(IPv6Address("TCP", "::", 443))
+    assert listeningURL(v6, "tls:443") == "https://[::1]:443"  # type: ignore[arg-type]
+    local = Port(IPv6Address("TCP", "::1", 80))
+    assert listeningURL(local, "tcp6:80") == "http://[::1]:80"  # type: ignore[arg-type]
+    assert listeningURL(Port(UNIXAddress("/tmp/s")), "unix:/tmp/s") is None  # type: ignore[arg-type]
