@@ -165,6 +165,9 @@ class Connection:
         )
         self._cstate = ConnectionState()
         self._buffer = ReceiveBuffer()
+        # The buffer's bytearray itself (it keeps its identity): emptiness and size
+        # checks on the hot path without a call into ReceiveBuffer.
+        self._received = self._buffer.data
         self._eof = False
         self._reader: BodyReader | None = None
         self._writer: BodyWriter | None = None
@@ -215,7 +218,7 @@ class Connection:
     @property
     def buffered(self) -> int:
         """How many bytes received are waiting to be parsed (cheaper than ``trailing_data``)."""
-        return len(self._buffer)
+        return len(self._received)
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
@@ -299,9 +302,9 @@ class Connection:
         return event
 
     def _read_head(self, state: State) -> Event | None:
-        buf = self._buffer
-        if not buf and not self._eof:
+        if not self._received and not self._eof:
             return None  # the common keep-alive case: nothing to parse yet
+        buf = self._buffer
         if self.their_role is _CLIENT:
             event: Event | None = read_request_head(buf, self._limits)
         elif state is State.IDLE:
