@@ -31,6 +31,16 @@ from dataclasses import dataclass
 from bench.model import BenchError
 
 
+def server_cpus() -> set[int] | None:
+    """The CPU a measured server is pinned to (CPU 0), or None on a one-CPU machine."""
+    return {0} if (os.cpu_count() or 1) > 1 else None
+
+
+def pin_to(cpu: int) -> list[str]:
+    """The ``taskset`` prefix that runs a load tool on ``cpu`` (empty on one CPU)."""
+    return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) > 1 else []
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago (another process may still take it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -26,18 +26,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.model import BenchError, Case, Context, Direction, Measure, Measurement
-from bench.servers import serve
+from bench.servers import pin_to, serve, server_cpus
 
 TRACKS = 8
 MiB = 1024 * 1024
-
-
-def _pin(cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) > 1 else []
-
-
-def _cpus() -> set[int] | None:
-    return {0} if (os.cpu_count() or 1) > 1 else None
 
 
 def _build(root: Path, track_size: int) -> tuple[Path, list[str], str, list[str], int]:
@@ -75,7 +67,7 @@ def _fetch(urls: list[str], expected: int) -> float:
     curl = shutil.which("curl")
     if curl is None:
         raise BenchError("curl is not installed (apt-get install curl)")
-    argv = [*_pin(1), curl, "-sS", "-f", "-w", "%{size_download}\\n"]
+    argv = [*pin_to(1), curl, "-sS", "-f", "-w", "%{size_download}\\n"]
     for url in urls:
         argv += ["-o", "/dev/null", url]
     start = time.perf_counter()
@@ -102,7 +94,7 @@ def _measure(peer: str) -> Measure:
                         str(data / "media")]
             else:
                 argv = [sys.executable, "-m", "bench.peers.dlserver", str(data)]
-            with serve(argv, cpus=_cpus(), ready_timeout=30) as server:
+            with serve(argv, cpus=server_cpus(), ready_timeout=30) as server:
                 base = f"http://127.0.0.1:{server.port}"
                 if peer == "torsion":
                     total, seconds = zip_size, _fetch([base + zipped], zip_size)

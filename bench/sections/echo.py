@@ -8,12 +8,11 @@ message and waits for all of it to come back before sending the next.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from bench.model import BenchError, Case, Context, Direction, Measure, Measurement
-from bench.servers import serve
+from bench.servers import pin_to, serve, server_cpus
 from bench.tools import build_c_tool
 
 CONNECTIONS = 50
@@ -28,11 +27,9 @@ def _echo(peer: str, size: int) -> Measure:
         load = build_c_tool("echoload")
         seconds = 1.0 if context.quick else max(2.0, context.budget)
         argv = [sys.executable, "-m", "bench.peers.echo", peer]
-        cpus = {0} if (os.cpu_count() or 1) > 1 else None
-        with serve(argv, cpus=cpus) as server:
-            pin = ["taskset", "-c", "1"] if cpus else []
+        with serve(argv, cpus=server_cpus()) as server:
             done = subprocess.run(
-                [*pin, str(load), "127.0.0.1", str(server.port), str(CONNECTIONS), str(size),
+                [*pin_to(1), str(load), "127.0.0.1", str(server.port), str(CONNECTIONS), str(size),
                  str(seconds), "0.5"],
                 capture_output=True, text=True, timeout=seconds + 30, check=False,
             )

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.model import BenchError, Case, Context, Direction, Measure, Measurement
-from bench.servers import serve
+from bench.servers import pin_to, serve, server_cpus
 
 HELLO_PEERS = (
     "torsion", "torsion-pure", "torsion-poll", "torsion-select", "torsion-asyncio",
@@ -33,14 +33,6 @@ FILE_PEERS = ("torsion", "twisted", "aiohttp", "nginx")
 ``FileResponse`` (sendfile too), nginx (Debian nginx-light, ``sendfile on``)."""
 CONNECTIONS = 64
 MiB = 1024 * 1024
-
-
-def _pin(cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) > 1 else []
-
-
-def _cpus() -> set[int] | None:
-    return {0} if (os.cpu_count() or 1) > 1 else None
 
 
 def _wrk_latency(out: str, label: str) -> float | None:
@@ -58,9 +50,9 @@ def _hello(peer: str) -> Measure:
             raise BenchError("wrk is not installed (apt-get install wrk)")
         seconds = 2 if context.quick else 5
         argv = [sys.executable, "-m", "bench.peers.http", "hello", peer]
-        with serve(argv, cpus=_cpus()) as server:
+        with serve(argv, cpus=server_cpus()) as server:
             done = subprocess.run(
-                [*_pin(1), wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+                [*pin_to(1), wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
                  f"http://127.0.0.1:{server.port}/"],
                 capture_output=True, text=True, timeout=seconds + 30, check=False,
             )
@@ -102,9 +94,9 @@ def _download(peer: str) -> Measure:
         with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
             _make_file(Path(tmp) / "big.bin", size)
             argv = [sys.executable, "-m", "bench.peers.http", "files", peer, tmp]
-            with serve(argv, cpus=_cpus()) as server:
+            with serve(argv, cpus=server_cpus()) as server:
                 done = subprocess.run(
-                    [*_pin(1), curl, "-sS", "-o", "/dev/null", "-w",
+                    [*pin_to(1), curl, "-sS", "-o", "/dev/null", "-w",
                      "%{http_code} %{size_download} %{time_total}",
                      f"http://127.0.0.1:{server.port}/big.bin"],
                     capture_output=True, text=True, timeout=120, check=False,

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench.model import BenchError, Case, Context, Direction, Measure, Measurement
-from bench.servers import serve
+from bench.servers import serve, server_cpus
 
 PEERS = ("torsion", "asyncio", "uvloop")
 """``torsion`` is its default (epoll) backend; ``asyncio`` and ``uvloop`` use their own
@@ -43,7 +43,7 @@ def _transfer(peer: str) -> Measure:
         from bench.peers.tls import receive  # noqa: PLC0415
 
         total = (64 if context.quick else 1024) * 1024 * 1024
-        cpus = {0} if (os.cpu_count() or 1) > 1 else None
+        cpus = server_cpus()
         with tempfile.TemporaryDirectory(prefix="bench-tls-") as tmp:
             cert, key = _certificate(Path(tmp))
             argv = [sys.executable, "-m", "bench.peers.tls", "serve", peer, str(cert),
