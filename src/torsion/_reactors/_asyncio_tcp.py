@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from torsion import error
 from torsion._logging import log_failure
+from torsion._transports._write_buffer import claim_producer
 from torsion.address import IPv4Address, IPv6Address
 from torsion.failure import Failure
 
@@ -254,15 +255,8 @@ class AsyncioTCPTransport:
 
     # -- the transport as a consumer (writing) ------------------------------------------
     def registerProducer(self, producer: Any, streaming: bool) -> None:
-        if self.producer is not None:
-            raise RuntimeError(
-                f"cannot register producer {producer!r}: {self.producer!r} is registered"
-            )
-        if self.disconnected:
-            producer.stopProducing()
+        if not claim_producer(self, producer, streaming):
             return
-        self.producer = producer
-        self.streamingProducer = bool(streaming)
         self._route_writes()
         if streaming:
             if self._write_paused:

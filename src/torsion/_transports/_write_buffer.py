@@ -28,6 +28,26 @@ def as_bytes(data: object) -> bytes:
     raise TypeError(f"data must be bytes, not {type(data).__name__}")
 
 
+def claim_producer(transport: Any, producer: Any, streaming: bool) -> bool:
+    """Make ``producer`` the one of ``transport``: the start of ``registerProducer``.
+
+    Returns False (and stops the producer) when the transport is disconnected already.
+
+    Raises:
+        RuntimeError: when another producer is registered.
+    """
+    if transport.producer is not None:
+        raise RuntimeError(
+            f"cannot register producer {producer!r}: {transport.producer!r} is registered"
+        )
+    if transport.disconnected:
+        producer.stopProducing()
+        return False
+    transport.producer = producer
+    transport.streamingProducer = bool(streaming)
+    return True
+
+
 class WriteBuffer:
     """The write buffer of a transport driven by a reactor, and its producer.
 
@@ -96,15 +116,8 @@ class WriteBuffer:
         Raises:
             RuntimeError: when another producer is registered.
         """
-        if self.producer is not None:
-            raise RuntimeError(
-                f"cannot register producer {producer!r}: {self.producer!r} is registered"
-            )
-        if self.disconnected:
-            producer.stopProducing()
+        if not claim_producer(self, producer, streaming):
             return
-        self.producer = producer
-        self.streamingProducer = bool(streaming)
         self.producerPaused = False
         if not streaming:
             producer.resumeProducing()
