@@ -48,7 +48,11 @@ class ReceiveBuffer:
 
     @property
     def data(self) -> bytearray:
-        """The bytes themselves, to read in place (change them only through the methods)."""
+        """The bytes themselves, to read in place (change them only through the methods).
+
+        Always the same bytearray object (it is cleared and trimmed, never replaced):
+        ``Connection`` keeps a reference to it for its hot-path size checks.
+        """
         return self._data
 
     def append(self, data: bytes) -> None:

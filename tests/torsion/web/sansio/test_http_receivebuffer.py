@@ -108,3 +108,16 @@ def test_waiting_for_a_delimiter_one_byte_at_a_time_is_linear() -> None:
         assert buf.extract_until(b"\r\n\r\n") is None
         assert buf.find_bare_lf() == -1
     assert CountingBytearray.scanned <= 5 * size
+
+
+def test_the_bytearray_keeps_its_identity() -> None:
+    """``data`` is one object for the buffer's life (Connection holds on to it)."""
+    buf = ReceiveBuffer()
+    data = buf.data
+    buf.append(b"GET / HTTP/1.1\r\n\r\nrest\r\n")
+    buf.drop(4)
+    assert buf.extract_until(b"\r\n\r\n") is not None
+    buf.extract_at_most(100)
+    buf.append(b"abc")
+    buf.drop(3)
+    assert buf.data is data and len(data) == 0
